@@ -1,0 +1,7 @@
+"""Few-shot meta-learning and transfer learning as scikit-learn estimators."""
+
+from .transfer import FineTuneClassifier
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["FineTuneClassifier", "__version__"]

@@ -1,0 +1,5 @@
+"""Transfer learning: fine-tuning and domain adaptation."""
+
+from ._finetune import FineTuneClassifier
+
+__all__ = ["FineTuneClassifier"]

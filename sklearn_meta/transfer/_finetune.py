@@ -1,0 +1,433 @@
+"""Fine-tuning a (pretrained) backbone with a new linear head."""
+
+from __future__ import annotations
+
+import os
+import time
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils.multiclass import _check_partial_fit_first_call
+from sklearn.utils.validation import validate_data
+from skorch.history import History
+from torch import nn
+from tqdm.auto import tqdm
+
+from .._base import (
+    BaseTorchClassifier,
+    HasMethods,
+    Interval,
+    StrOptions,
+    _fit_context,
+    derive_seed,
+    resolve_device,
+    torch_rng,
+)
+from ..backbones import build_backbone, module_blocks
+
+__all__ = ["FineTuneClassifier"]
+
+#: above this many bytes the training set stays in host memory, batches travel
+_DEVICE_DATA_LIMIT = 2 * 1024**3
+
+
+class _HeadNet(nn.Module):
+    """A feature extractor followed by a linear classifier."""
+
+    def __init__(self, features, n_features, n_classes):
+        super().__init__()
+        self.features = features
+        self.head = nn.Linear(n_features, n_classes)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def batch_bounds(n, batch_size):
+    """(start, stop) of each minibatch; never leaves a last batch of one sample.
+
+    A lone sample breaks batch normalisation in training mode, so it joins the
+    batch before it.
+    """
+    starts = list(range(0, n, batch_size))
+    stops = starts[1:] + [n]
+    if len(starts) > 1 and stops[-1] - starts[-1] == 1:
+        starts.pop()
+        stops.pop(-2)
+    return list(zip(starts, stops))
+
+
+class FineTuneClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseTorchClassifier):
+    """Fine-tune a pretrained backbone with a new linear head.
+
+    A backbone (a torchvision model with its weights, a small built-in network,
+    a ``torch.nn.Module``, or a fitted estimator of this package) gets a fresh
+    linear head for the classes in ``y``. The backbone can be frozen whole or
+    in part, unfrozen gradually, trained with a smaller learning rate than the
+    head, and pulled toward its pretrained weights with the L2-SP penalty.
+
+    Parameters
+    ----------
+    backbone : str, backbone config, torch.nn.Module or fitted estimator, default="auto"
+        ``"auto"`` (``"conv4"`` for images, ``"mlp"`` for rows), ``"mlp"``,
+        ``"conv4"``, any torchvision classification model name (``"resnet18"``),
+        a config such as :class:`~sklearn_meta.backbones.MLPBackbone` (tunable
+        as ``backbone__hidden``), a module (copied, never trained in place),
+        or a fitted sklearn_meta estimator whose feature extractor is reused.
+    weights : str or None, default=None
+        Weights to start the backbone from: a torchvision weights name
+        (``"DEFAULT"``, ``"IMAGENET1K_V1"``; needs a network the first time), or
+        the path of a local state-dict file (loaded with ``weights_only=True``).
+    freeze : {"none", "backbone"} or int, default="none"
+        What is not trained at first: nothing, the whole backbone, or its first
+        ``freeze`` blocks (convolutional stages, hidden layers). Frozen blocks
+        keep their batch-norm statistics.
+    unfreeze_at : int or None, default=None
+        Epoch at which gradual unfreezing starts: from then on, one frozen
+        block is released per epoch, the one nearest the head first. None
+        keeps frozen blocks frozen.
+    backbone_lr : float or "auto", default="auto"
+        Learning rate of the backbone as a ratio of ``lr``; ``"auto"`` is 0.1
+        for a pretrained backbone and 1.0 for one trained from scratch.
+    l2sp : float, default=0.0
+        Strength alpha of the L2-SP penalty ``alpha / 2 * ||w - w0||^2``
+        pulling the backbone toward its starting weights ``w0`` (Li et al. 2018).
+    weight_decay : float, default=0.0
+        L2 penalty on the head (beta in L2-SP).
+    max_epochs : int, default=10
+        Epochs run by ``fit``; ``partial_fit`` runs one.
+    batch_size : int, default=64
+        Minibatch size.
+    lr : float, default=1e-3
+        Learning rate of the head (Adam).
+    optimizer : {"adam", "adamw", "sgd"}, default="adam"
+        Optimiser; SGD uses Nesterov momentum 0.9.
+    input_shape : tuple of int or None, default=None
+        ``(C, H, W)`` of images given as flattened rows. None for tabular data
+        or N-D image arrays.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        Where to train; ``"auto"`` picks CUDA when present.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling and dropout. With an int, a CPU fit is
+        bit-for-bit repeatable; torch's global RNG is left untouched.
+    verbose : int, default=0
+        Show a progress bar with loss and training accuracy per epoch.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_features_in_ : int
+        Number of features seen in ``fit`` (for N-D images, ``X.shape[1]``).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when ``X`` was a DataFrame with string column names.
+    input_shape_ : tuple
+        Shape of one sample as the network receives it.
+    device_ : torch.device
+        The device the model lives on.
+    module_ : torch.nn.Module
+        The network, with ``features`` (the backbone) and ``head``.
+    optimizer_ : torch.optim.Optimizer
+        The optimiser, kept so ``partial_fit`` continues where it stopped.
+    history_ : skorch.history.History
+        Per-epoch ``train_loss``, ``train_acc``, ``n_frozen`` and ``dur``.
+    n_iter_ : int
+        Epochs run so far.
+
+    See Also
+    --------
+    sklearn_meta.ProtoNetClassifier : Few-shot learning of an embedding.
+    sklearn.neural_network.MLPClassifier : Networks trained from scratch.
+
+    Notes
+    -----
+    The loss is the cross-entropy of the head's logits plus, with ``l2sp``,
+    ``alpha / 2 * sum_i ||w_i - w0_i||^2`` over the backbone's weights and
+    ``weight_decay`` on the head. The training set is moved to the device once
+    and minibatches are drawn there by index; the loss is read back once per
+    epoch.
+
+    References
+    ----------
+    .. [1] Yosinski, J., Clune, J., Bengio, Y. and Lipson, H. "How transferable
+       are features in deep neural networks?", NeurIPS 2014.
+    .. [2] Li, X., Grandvalet, Y. and Davoine, F. "Explicit inductive bias for
+       transfer learning with convolutional networks", ICML 2018.
+    .. [3] Howard, J. and Ruder, S. "Universal language model fine-tuning for
+       text classification", ACL 2018 (gradual unfreezing).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_meta import FineTuneClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X = X / 16.0
+    >>> clf = FineTuneClassifier(backbone="mlp", max_epochs=5, random_state=0)
+    >>> clf.fit(X[:1000], y[:1000]).score(X[1000:], y[1000:]) > 0.8
+    True
+    >>> clf.transform(X[:2]).shape
+    (2, 128)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseTorchClassifier._parameter_constraints,
+        "backbone": [str, HasMethods(["build"]), nn.Module, HasMethods(["_feature_extractor"])],
+        "weights": [str, os.PathLike, None],
+        "freeze": [StrOptions({"none", "backbone"}), Interval(Integral, 0, None, closed="left")],
+        "unfreeze_at": [Interval(Integral, 0, None, closed="left"), None],
+        "backbone_lr": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
+        "l2sp": [Interval(Real, 0, None, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "optimizer": [StrOptions({"adam", "adamw", "sgd"})],
+    }
+
+    _torch_attributes = ("module_", "optimizer_", "_w0")
+
+    def __init__(
+        self,
+        backbone="auto",
+        *,
+        weights=None,
+        freeze="none",
+        unfreeze_at=None,
+        backbone_lr="auto",
+        l2sp=0.0,
+        weight_decay=0.0,
+        max_epochs=10,
+        batch_size=64,
+        lr=1e-3,
+        optimizer="adam",
+        input_shape=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.backbone = backbone
+        self.weights = weights
+        self.freeze = freeze
+        self.unfreeze_at = unfreeze_at
+        self.backbone_lr = backbone_lr
+        self.l2sp = l2sp
+        self.weight_decay = weight_decay
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.input_shape = input_shape
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ---------------------------------------------------------------- fitting
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the head (and the unfrozen backbone) for ``max_epochs`` epochs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, [C,] H, W)
+            Training samples: rows (images flattened with ``input_shape``) or
+            image arrays.
+        y : array-like of shape (n_samples,)
+            Class labels of any type scikit-learn accepts.
+
+        Returns
+        -------
+        self : FineTuneClassifier
+            The fitted estimator.
+        """
+        X, y = self._validate_X_y(X, y)
+        codes = self._encode_y(y)
+        self._initialize(X.shape[1:])
+        self._train(X, codes, self.max_epochs)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None):
+        """Run one more epoch on ``(X, y)``, building the model on the first call.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Training samples.
+        y : array-like of shape (n_samples,)
+            Class labels, all within ``classes``.
+        classes : array-like of shape (n_classes,), default=None
+            Every label ``y`` may hold in any call. Required on the first call,
+            ignored (but checked) afterwards.
+
+        Returns
+        -------
+        self : FineTuneClassifier
+            The updated estimator.
+        """
+        first = not hasattr(self, "module_")
+        if first and classes is None:
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit: the list of "
+                "every label the model will see."
+            )
+        X, y = validate_data(
+            self, X, y, reset=first, dtype=np.float32, allow_nd=True, ensure_all_finite=True
+        )
+        X = self._shape_X(X, reset=first)
+        if first:
+            self.classes_ = None
+            del self.classes_
+        _check_partial_fit_first_call(self, classes)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                "FineTuneClassifier needs at least 2 classes; classes holds only "
+                f"{self.classes_.tolist()}."
+            )
+        codes = self._codes_for(y)
+        if first:
+            self._initialize(X.shape[1:])
+        self._train(X, codes, 1)
+        return self
+
+    def _initialize(self, input_shape):
+        self.device_ = resolve_device(self.device)
+        self._seed = derive_seed(self.random_state)
+        with torch_rng(self._seed, torch.device("cpu")):
+            features, n_features, pretrained = build_backbone(
+                self.backbone, input_shape, weights=self.weights
+            )
+            module = _HeadNet(features, n_features, len(self.classes_))
+        self.module_ = module.to(self.device_)
+        self.pretrained_ = pretrained
+        ratio = self.backbone_lr
+        if ratio == "auto":
+            ratio = 0.1 if pretrained else 1.0
+        groups = [
+            {"params": list(self.module_.features.parameters()), "lr": self.lr * ratio},
+            {"params": list(self.module_.head.parameters()), "weight_decay": self.weight_decay},
+        ]
+        groups[0]["weight_decay"] = 0.0
+        if self.optimizer == "sgd":
+            self.optimizer_ = torch.optim.SGD(groups, lr=self.lr, momentum=0.9, nesterov=True)
+        else:
+            opt = torch.optim.Adam if self.optimizer == "adam" else torch.optim.AdamW
+            self.optimizer_ = opt(groups, lr=self.lr)
+        self._w0 = (
+            [p.detach().clone() for p in self.module_.features.parameters()]
+            if self.l2sp > 0
+            else None
+        )
+        self.history_ = History()
+        self.n_iter_ = 0
+
+    def _n_frozen(self, n_blocks, epoch):
+        if self.freeze == "none":
+            frozen = 0
+        elif self.freeze == "backbone":
+            frozen = n_blocks
+        else:
+            frozen = min(int(self.freeze), n_blocks)
+        if self.unfreeze_at is not None and epoch >= self.unfreeze_at:
+            frozen = max(0, frozen - (epoch - self.unfreeze_at + 1))
+        return frozen
+
+    def _apply_freeze(self, epoch):
+        """Set trainability and train/eval mode of each block for this epoch."""
+        self.module_.train()
+        blocks = module_blocks(self.module_.features)
+        n_frozen = self._n_frozen(len(blocks), epoch)
+        for i, block in enumerate(blocks):
+            trainable = i >= n_frozen
+            block.requires_grad_(trainable)
+            block.train(trainable)
+        return n_frozen
+
+    def _device_data(self, X, codes):
+        X_t = self._to_tensor(X)
+        y_t = torch.from_numpy(codes)
+        if self.device_.type == "cpu" or X_t.numel() * 4 <= _DEVICE_DATA_LIMIT:
+            return X_t.to(self.device_), y_t.to(self.device_)
+        return X_t.pin_memory(), y_t.pin_memory()
+
+    def _penalty(self):
+        params = list(self.module_.features.parameters())
+        diffs = torch._foreach_sub(params, self._w0)
+        return 0.5 * self.l2sp * sum(d.pow(2).sum() for d in diffs)
+
+    def _train(self, X, codes, n_epochs):
+        X_t, y_t = self._device_data(X, codes)
+        n = X_t.shape[0]
+        bounds = batch_bounds(n, int(self.batch_size))
+        module, opt, dev = self.module_, self.optimizer_, self.device_
+        epochs = tqdm(range(n_epochs), disable=not self.verbose, desc=type(self).__name__)
+        for _ in epochs:
+            epoch = self.n_iter_
+            n_frozen = self._apply_freeze(epoch)
+            start_time = time.perf_counter()
+            with torch_rng(self._seed + epoch, X_t.device) as gen:
+                perm = torch.randperm(n, generator=gen, device=X_t.device)
+                total = torch.zeros((), device=dev)
+                correct = torch.zeros((), device=dev, dtype=torch.long)
+                for start, stop in bounds:
+                    idx = perm[start:stop]
+                    xb = X_t[idx].to(dev, non_blocking=True)
+                    yb = y_t[idx].to(dev, non_blocking=True)
+                    logits = module(xb)
+                    loss = F.cross_entropy(logits, yb)
+                    objective = loss + self._penalty() if self._w0 is not None else loss
+                    opt.zero_grad(set_to_none=True)
+                    objective.backward()
+                    opt.step()
+                    total += loss.detach() * (stop - start)
+                    correct += (logits.detach().argmax(1) == yb).sum()
+            train_loss = total.item() / n  # one host sync per epoch
+            if not np.isfinite(train_loss):
+                raise ValueError(
+                    f"The training loss became {train_loss} at epoch {epoch + 1}. Scale the "
+                    "inputs (e.g. StandardScaler) or lower lr."
+                )
+            self.history_.new_epoch()
+            self.history_.record("epoch", epoch + 1)
+            self.history_.record("train_loss", train_loss)
+            self.history_.record("train_acc", correct.item() / n)
+            self.history_.record("n_frozen", n_frozen)
+            self.history_.record("dur", time.perf_counter() - start_time)
+            self.n_iter_ += 1
+            if self.verbose:
+                epochs.set_postfix(loss=f"{train_loss:.4f}", acc=f"{correct.item() / n:.3f}")
+        self.module_.eval()
+
+    # ------------------------------------------------------------- predicting
+    def _predict_logits(self, xb):
+        return self.module_(xb)
+
+    def _embed(self, xb):
+        return self.module_.features(xb)
+
+    @property
+    def _n_features_out(self):
+        return self.module_.head.in_features
+
+    def fit_transform(self, X, y, **fit_params):
+        """Fit, then return the embedding of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Training samples.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        **fit_params : dict
+            Passed to :meth:`fit`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_embedding)
+        """
+        return self.fit(X, y, **fit_params).transform(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64"]
+        return tags
