@@ -275,9 +275,6 @@ class FineTuneClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             self, X, y, reset=first, dtype=np.float32, allow_nd=True, ensure_all_finite=True
         )
         X = self._shape_X(X, reset=first)
-        if first:
-            self.classes_ = None
-            del self.classes_
         _check_partial_fit_first_call(self, classes)
         if len(self.classes_) < 2:
             raise ValueError(
