@@ -202,6 +202,14 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
     _torch_attributes = ("module_",)
 
     # ------------------------------------------------------------------ input
+    def _reset(self):
+        """Forget a previous fit, so that a failing fit leaves nothing half-fitted."""
+        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
+            delattr(self, name)
+
+    def __sklearn_is_fitted__(self):
+        return "module_" in vars(self)
+
     def _validate_X(self, X, *, reset):
         """Validate ``X`` (sets or checks ``n_features_in_``) and shape it."""
         X = validate_data(
@@ -210,6 +218,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         return self._shape_X(X, reset=reset)
 
     def _validate_X_y(self, X, y):
+        self._reset()
         X, y = validate_data(
             self,
             X,
@@ -239,7 +248,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         if len(classes) < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes; y has only "
-                f"one class ({classes[0]!r}). Add samples of other classes."
+                f"one class ({classes.tolist()[0]!r}). Add samples of other classes."
             )
         self.classes_ = classes
         return codes.astype(np.int64)

@@ -287,15 +287,15 @@ class TorchvisionBackbone(_BackboneConfig):
         import torchvision
 
         self._check()
-        if len(input_shape) != 3 or input_shape[0] not in (1, 3):
-            raise ValueError(
-                f"torchvision model {self.name!r} needs images with 1 or 3 channels: pass "
-                f"input_shape=(C, H, W) or N-D image arrays; got samples of shape {input_shape}."
-            )
         if self.name not in torchvision.models.list_models():
             raise ValueError(
                 f"backbone={self.name!r} is neither 'mlp', 'conv4', 'identity' nor a "
                 "torchvision classification model; see torchvision.models.list_models()."
+            )
+        if len(input_shape) != 3 or input_shape[0] not in (1, 3):
+            raise ValueError(
+                f"torchvision model {self.name!r} needs images with 1 or 3 channels: pass "
+                f"input_shape=(C, H, W) or N-D image arrays; got samples of shape {input_shape}."
             )
         local = weights is not None and os.path.isfile(str(weights))
         tv_weights = None if (weights is None or local) else weights

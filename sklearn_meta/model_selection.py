@@ -243,6 +243,11 @@ def evaluate_episodes(
     q_idx_np = q_idx.numpy()
     y_true = y[q_idx_np]
     if hasattr(final, "_predict_episodes"):
+        # number the episode classes in sorted order, as adapt() does, so that
+        # tied scores resolve to the same class as in the adapt/predict loop
+        rank = np.argsort(np.argsort(episode_classes, axis=1), axis=1)
+        s_y = torch.as_tensor(np.take_along_axis(rank, s_y.numpy(), axis=1))
+        episode_classes = np.sort(episode_classes, axis=1)
         local = final._predict_episodes(Xf, s_idx, s_y, q_idx, n_way).cpu().numpy()
         y_pred = classes[np.take_along_axis(episode_classes, local, axis=1)]
     else:

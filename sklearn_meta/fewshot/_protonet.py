@@ -299,7 +299,8 @@ class ProtoNetClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         protos = self._class_prototypes(X_t, y_t, n_classes=len(self.classes_)).cpu().numpy()
         present = np.unique(codes)
         if self.prototypes_ is None:
-            self.prototypes_ = protos
+            # classes not seen yet have no prototype: NaN, never predicted
+            self.prototypes_ = np.full_like(protos, np.nan)
         self.prototypes_ = self.prototypes_.copy()
         self.prototypes_[present] = protos[present]
         return self
@@ -337,8 +338,8 @@ class ProtoNetClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
                 f"The training data cannot supply {wanted[0]}-way episodes with "
                 f"n_shot={wanted[1]} and n_query={wanted[2]} (it has "
                 f"{sampler.n_classes_} classes, the smallest with {sampler.min_count_} "
-                f"samples); training on {got[0]}-way {got[1]}-shot episodes with "
-                f"{got[2]} queries. Lower n_way/n_shot/n_query or add samples.",
+                f"samples); training on {got[0]}-way {got[1]}-shot episodes, "
+                f"n_query={got[2]}. Lower n_way/n_shot/n_query or add samples.",
                 UserWarning,
                 stacklevel=3,
             )
@@ -427,7 +428,9 @@ class ProtoNetClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         it is, and the prototypes of the new classes are the mean embeddings
         of their support samples. This estimator is left unchanged (the new
         one shares its network read-only), so scoring can call it thousands
-        of times.
+        of times. Calling ``partial_fit`` on the new estimator first gives it a
+        network of its own; calling ``partial_fit`` on this one changes the
+        shared network, so adapt again afterwards.
 
         Parameters
         ----------
@@ -444,7 +447,10 @@ class ProtoNetClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         """
         check_is_fitted(self)
         X_support = self._validate_X(X_support, reset=False)
-        new = copy.copy(self)
+        # a shallow copy that shares the network (copy.copy would go through
+        # __getstate__ and serialise the whole module)
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
         codes = new._encode_y(np.asarray(y_support))
         if len(codes) != X_support.shape[0]:
             raise ValueError(
@@ -453,12 +459,14 @@ class ProtoNetClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         X_t, y_t = self._device_data(X_support, codes)
         new.prototypes_ = self._class_prototypes(X_t, y_t, len(new.classes_)).cpu().numpy()
         new._shares_module = True
-        new.history_ = copy.deepcopy(self.history_)
+        new.history_ = copy.deepcopy(self.history_)  # partial_fit appends to it
         return new
 
     def _predict_logits(self, xb):
         protos = torch.as_tensor(self.prototypes_, device=xb.device)
-        return prototype_logits(self.module_(xb).double(), protos, self.metric)
+        logits = prototype_logits(self.module_(xb).double(), protos, self.metric)
+        # a class without prototype (not yet seen by partial_fit) is never predicted
+        return logits.nan_to_num(nan=-torch.inf)
 
     def _embed(self, xb):
         return self.module_(xb)
@@ -476,6 +484,9 @@ class ProtoNetClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         s_idx, s_y, q_idx = s_idx.to(dev), s_y.to(dev), q_idx.to(dev)
         logits = episode_logits(z[s_idx], s_y, z[q_idx], n_way, self.metric)
         return logits.argmax(-1)
+
+    def __sklearn_is_fitted__(self):
+        return getattr(self, "prototypes_", None) is not None
 
     @property
     def _n_features_out(self):

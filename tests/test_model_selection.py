@@ -1,0 +1,301 @@
+"""Tests of sklearn_meta.model_selection: class-disjoint CV and episodic scoring."""
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.stats import norm
+from sklearn.datasets import load_digits, make_blobs
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_meta import ProtoNetClassifier
+from sklearn_meta.backbones import MLPBackbone
+from sklearn_meta.model_selection import (
+    ClassDisjointKFold,
+    evaluate_episodes,
+    make_episodic_scorer,
+)
+
+NAMES = np.array([f"digit{k}" for k in range(10)], dtype=object)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiny networks run fastest on one thread, and leave the other cores to xdist."""
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n_threads)
+
+
+def protonet(**params):
+    defaults = dict(
+        backbone=MLPBackbone(hidden=(32,)),
+        max_iter=60,
+        lr=1e-2,
+        device="cpu",
+        random_state=0,
+    )
+    return ProtoNetClassifier(**{**defaults, **params})
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """Digits scaled to [0, 1], labelled with strings."""
+    X, y = load_digits(return_X_y=True)
+    return (X / 16.0).astype(np.float32), NAMES[y]
+
+
+@pytest.fixture(scope="module")
+def base_novel(digits):
+    X, y = digits
+    base = np.isin(y, NAMES[:5])
+    return X[base], y[base], X[~base], y[~base]
+
+
+@pytest.fixture(scope="module")
+def meta(base_novel):
+    """ProtoNet meta-trained on digits 0-4. Shared: never fit or mutate it."""
+    X, y, _, _ = base_novel
+    return protonet().fit(X, y)
+
+
+class AdaptOnly:
+    """Hides the fast path: evaluate_episodes must adapt and predict per episode."""
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+        self.n_adapt = 0
+
+    def adapt(self, X, y):
+        self.n_adapt += 1
+        return self.estimator.adapt(X, y)
+
+
+# ------------------------------------------------------ ClassDisjointKFold
+def test_class_disjoint_folds_hold_unseen_classes_and_cover_every_sample():
+    y = np.repeat(np.arange(7), [3, 5, 2, 4, 6, 1, 3])
+    X = np.zeros((len(y), 2))
+    cv = ClassDisjointKFold(n_splits=3)
+    folds = list(cv.split(X, y))
+    assert len(folds) == cv.get_n_splits() == 3
+    tested = np.concatenate([test for _, test in folds])
+    assert_array_equal(np.sort(tested), np.arange(len(y)))  # each sample tested exactly once
+    for train, test in folds:
+        assert not set(y[train]) & set(y[test])
+        assert_array_equal(np.sort(np.concatenate([train, test])), np.arange(len(y)))
+    # whole classes, in 3 near-equal groups of classes
+    assert sorted(len(np.unique(y[test])) for _, test in folds) == [2, 2, 3]
+
+
+def test_class_disjoint_shuffle_is_reproducible():
+    y = np.repeat(np.arange(12), 4)
+    X = np.zeros((len(y), 1))
+
+    def test_classes(cv):
+        return [tuple(np.unique(y[test])) for _, test in cv.split(X, y)]
+
+    plain = test_classes(ClassDisjointKFold(4))
+    assert plain == [(0, 1, 2), (3, 4, 5), (6, 7, 8), (9, 10, 11)]
+    a = test_classes(ClassDisjointKFold(4, shuffle=True, random_state=0))
+    assert a == test_classes(ClassDisjointKFold(4, shuffle=True, random_state=0))
+    assert a != plain
+    assert a != test_classes(ClassDisjointKFold(4, shuffle=True, random_state=1))
+
+
+def test_class_disjoint_with_string_labels():
+    y = np.array(["b", "a", "c", "a", "b", "d", "c", "d"])
+    folds = list(ClassDisjointKFold(2).split(np.zeros((8, 1)), y))
+    assert [sorted(set(y[test])) for _, test in folds] == [["a", "b"], ["c", "d"]]
+    assert [sorted(set(y[train])) for train, _ in folds] == [["c", "d"], ["a", "b"]]
+
+
+def test_class_disjoint_errors():
+    y = np.repeat(np.arange(3), 2)
+    with pytest.raises(ValueError, match="n_splits=4 greater than the number of classes: 3"):
+        list(ClassDisjointKFold(4).split(np.zeros((6, 1)), y))
+    with pytest.raises(ValueError, match="pass y to split"):
+        list(ClassDisjointKFold(2).split(np.zeros((6, 1)), None))
+    with pytest.raises(ValueError, match="n_splits must be an int of at least 2"):
+        ClassDisjointKFold(1)
+
+
+# ------------------------------------------------------- evaluate_episodes
+def test_evaluate_episodes_result(meta, base_novel):
+    _, _, X, y = base_novel
+    kw = dict(n_way=5, n_shot=1, n_query=5, n_episodes=200, random_state=0)
+    res = evaluate_episodes(meta, X, y, **kw)
+    assert res.scores.shape == (200,)
+    assert_allclose(res.scores * 25, np.round(res.scores * 25))  # 25 queries per episode
+    assert 0.2 < res.mean < 1  # better than chance
+    assert res.mean == pytest.approx(res.scores.mean())
+    assert res.std == pytest.approx(res.scores.std(ddof=1))
+    assert res.ci == pytest.approx(1.96 * res.std / np.sqrt(200), rel=1e-3)
+    assert res.ci_low < res.mean < res.ci_high
+    assert res.ci_high - res.ci_low == pytest.approx(2 * res.ci)
+    assert (res.n_way, res.n_shot, res.n_query, res.n_episodes) == (5, 1, 5, 200)
+    wider = evaluate_episodes(meta, X, y, confidence=0.99, **kw)
+    assert wider.ci == pytest.approx(norm.ppf(0.995) * res.std / np.sqrt(200))
+
+
+def test_evaluate_episodes_random_state(meta, base_novel):
+    _, _, X, y = base_novel
+    kw = dict(n_way=3, n_shot=2, n_query=3, n_episodes=40)
+    a = evaluate_episodes(meta, X, y, random_state=7, **kw).scores
+    assert_array_equal(evaluate_episodes(meta, X, y, random_state=7, **kw).scores, a)
+    assert not np.array_equal(evaluate_episodes(meta, X, y, random_state=8, **kw).scores, a)
+
+
+def test_evaluate_episodes_leaves_the_estimator_unchanged(meta, base_novel):
+    _, _, X, y = base_novel
+    prototypes, classes, n_iter = meta.prototypes_.copy(), meta.classes_.copy(), meta.n_iter_
+    weights = {k: v.clone() for k, v in meta.module_.state_dict().items()}
+    proba = meta.predict_proba(X)
+    evaluate_episodes(meta, X, y, n_way=5, n_shot=1, n_episodes=50, random_state=0)
+    evaluate_episodes(AdaptOnly(meta), X, y, n_way=5, n_shot=1, n_episodes=20, random_state=0)
+    assert_array_equal(meta.prototypes_, prototypes)
+    assert_array_equal(meta.classes_, classes)
+    assert meta.n_iter_ == n_iter
+    for key, tensor in meta.module_.state_dict().items():
+        assert torch.equal(tensor, weights[key]), key
+    assert_array_equal(meta.predict_proba(X), proba)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_fast_path_equals_adapt_predict_loop(base_novel, metric):
+    X_base, y_base, X, y = base_novel
+    clf = protonet(metric=metric).fit(X_base, y_base)
+    kw = dict(n_way=5, n_shot=1, n_query=5, n_episodes=100, random_state=0)
+    fast = evaluate_episodes(clf, X, y, **kw)
+    wrapped = AdaptOnly(clf)
+    slow = evaluate_episodes(wrapped, X, y, **kw)
+    assert wrapped.n_adapt == 100
+    assert_array_equal(fast.scores, slow.scores)
+
+
+def test_fast_path_equals_adapt_predict_loop_with_identity_backbone():
+    X, y = make_blobs(n_samples=400, centers=8, n_features=3, cluster_std=4.0, random_state=0)
+    labels = np.array(list("abcdefgh"), dtype=object)[y]
+    clf = ProtoNetClassifier(backbone="identity", device="cpu").fit(X, labels)
+    kw = dict(n_way=4, n_shot=2, n_query=6, n_episodes=100, random_state=3)
+    fast = evaluate_episodes(clf, X, labels, **kw)
+    assert 0.25 < fast.mean < 1  # informative: neither chance nor perfect
+    assert_array_equal(fast.scores, evaluate_episodes(AdaptOnly(clf), X, labels, **kw).scores)
+
+
+def test_pipeline_is_scored_on_its_transformed_inputs(base_novel):
+    X_base, y_base, X, y = base_novel
+    pipe = make_pipeline(StandardScaler(), protonet(max_iter=30)).fit(X_base, y_base)
+    kw = dict(n_way=5, n_shot=1, n_query=5, n_episodes=60, random_state=0)
+    res = evaluate_episodes(pipe, X, y, **kw)
+    direct = evaluate_episodes(pipe[-1], pipe[0].transform(X), y, **kw)
+    assert_array_equal(res.scores, direct.scores)
+    assert 0.2 < res.mean <= 1
+
+
+def test_custom_score_func_gets_each_episode(meta, base_novel):
+    _, _, X, y = base_novel
+    calls = []
+
+    def macro_f1(y_true, y_pred):
+        calls.append((y_true, y_pred))
+        return f1_score(y_true, y_pred, average="macro")
+
+    res = evaluate_episodes(meta, X, y, n_way=3, n_shot=1, n_query=4, n_episodes=30,
+                            score_func=macro_f1, random_state=0)
+    assert len(calls) == 30
+    for (y_true, y_pred), score in zip(calls, res.scores):
+        assert len(y_true) == len(y_pred) == 12
+        assert len(set(y_true)) == 3 and set(y_true) <= set(NAMES[5:])
+        assert set(y_pred) <= set(y_true)  # predictions come from the episode's classes
+        assert score == f1_score(y_true, y_pred, average="macro")
+    kwargs_res = evaluate_episodes(meta, X, y, n_way=3, n_shot=1, n_query=4, n_episodes=30,
+                                   score_func=f1_score, average="macro", random_state=0)
+    assert_array_equal(kwargs_res.scores, res.scores)
+    # a metric other than the accuracy_score object takes the general route
+    acc = evaluate_episodes(meta, X, y, n_way=3, n_shot=1, n_query=4, n_episodes=30,
+                            score_func=lambda t, p: accuracy_score(t, p), random_state=0)
+    plain = evaluate_episodes(meta, X, y, n_way=3, n_shot=1, n_query=4, n_episodes=30,
+                              random_state=0)
+    assert_allclose(acc.scores, plain.scores)
+
+
+def test_episodes_the_data_cannot_supply_raise(meta, base_novel):
+    _, _, X, y = base_novel
+    three = np.isin(y, NAMES[5:8])
+    with pytest.raises(ValueError, match="n_way=5 needs at least 5 classes; y has 3. Lower n_way"):
+        evaluate_episodes(meta, X[three], y[three], n_way=5, n_shot=1)
+    keep = (y != "digit7") | (np.cumsum(y == "digit7") <= 4)
+    with pytest.raises(
+        ValueError,
+        match=r"needs 6 samples per class; class 'digit7' has 4. "
+        r"Lower n_shot/n_query or drop that class",
+    ):
+        evaluate_episodes(meta, X[keep], y[keep], n_way=5, n_shot=1, n_query=5)
+
+
+def test_estimator_without_adapt_raises_type_error(base_novel):
+    X_base, y_base, X, y = base_novel
+    lr = LogisticRegression(max_iter=200).fit(X_base, y_base)
+    with pytest.raises(TypeError, match=r"needs a few-shot estimator with an adapt\(\) method"):
+        evaluate_episodes(lr, X, y, n_way=3)
+    with pytest.raises(TypeError, match="got LogisticRegression"):
+        evaluate_episodes(make_pipeline(StandardScaler(), lr).fit(X_base, y_base), X, y, n_way=3)
+
+
+# ---------------------------------------------------- make_episodic_scorer
+def test_episodic_scorer_sign_and_repr(meta, base_novel):
+    _, _, X, y = base_novel
+    kw = dict(n_way=3, n_shot=1, n_query=5, n_episodes=50)
+    gain = make_episodic_scorer(accuracy_score, **kw)
+    loss = make_episodic_scorer(accuracy_score, greater_is_better=False, **kw)
+    expected = evaluate_episodes(meta, X, y, random_state=0, **kw).mean
+    assert gain(meta, X, y) == pytest.approx(expected)
+    assert loss(meta, X, y) == pytest.approx(-expected)
+    assert repr(gain) == (
+        "make_episodic_scorer(accuracy_score, n_way=3, n_shot=1, n_query=5, "
+        "n_episodes=50, random_state=0)"
+    )
+    assert repr(loss).endswith("random_state=0, greater_is_better=False)")
+    f1 = make_episodic_scorer(f1_score, n_way=3, average="macro")
+    assert repr(f1).startswith("make_episodic_scorer(f1_score, n_way=3,")
+    assert "average='macro'" in repr(f1)
+    with pytest.raises(ValueError, match="does not take sample_weight"):
+        gain(meta, X, y, sample_weight=np.ones(len(y)))
+
+
+def grid_search(X, y, n_jobs=None):
+    return GridSearchCV(
+        protonet(backbone=MLPBackbone(hidden=(16,)), max_iter=20),
+        {"backbone__hidden": [(8,), (16,)]},
+        cv=ClassDisjointKFold(3),
+        scoring=make_episodic_scorer(accuracy_score, n_way=3, n_shot=1, n_query=5, n_episodes=50),
+        n_jobs=n_jobs,
+    ).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def search(digits):
+    return grid_search(*digits)
+
+
+def test_grid_search_with_class_disjoint_cv_and_episodic_scorer(search):
+    assert search.best_params_["backbone__hidden"] in [(8,), (16,)]
+    scores = search.cv_results_["mean_test_score"]
+    assert scores.shape == (2,)
+    assert np.all((scores >= 0) & (scores <= 1))
+    assert np.all(scores > 1 / 3)  # better than chance on unseen classes
+    assert search.best_index_ == np.argmax(scores)
+    assert_array_equal(search.best_estimator_.classes_, NAMES)
+    assert search.best_estimator_.backbone.hidden == search.best_params_["backbone__hidden"]
+
+
+def test_grid_search_in_parallel_gives_the_same_scores(digits, search):
+    parallel = grid_search(*digits, n_jobs=2)
+    assert parallel.best_params_ == search.best_params_
+    for key in ("split0_test_score", "split1_test_score", "split2_test_score"):
+        assert_allclose(parallel.cv_results_[key], search.cv_results_[key])
