@@ -302,6 +302,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, ...)
+            Samples shaped as in ``fit``.
 
         Returns
         -------
@@ -317,6 +318,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, ...)
+            Samples shaped as in ``fit``.
 
         Returns
         -------
@@ -334,6 +336,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, ...)
+            Samples shaped as in ``fit``.
 
         Returns
         -------
@@ -349,6 +352,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, ...)
+            Samples shaped as in ``fit``.
 
         Returns
         -------
@@ -364,6 +368,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, ...)
+            Samples shaped as in ``fit``.
 
         Returns
         -------
