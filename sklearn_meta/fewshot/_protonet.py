@@ -479,10 +479,14 @@ class ProtoNetClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        z = self._embed_tensor(self._to_tensor(X).to(self.device_)).double()
+        # embed each row the episodes use once, and only those rows
+        used, inverse = torch.unique(torch.cat([s_idx.flatten(), q_idx.flatten()]),
+                                     return_inverse=True)
+        z = self._embed_tensor(self._to_tensor(X[used.cpu().numpy()]).to(self.device_)).double()
         dev = z.device
-        s_idx, s_y, q_idx = s_idx.to(dev), s_y.to(dev), q_idx.to(dev)
-        logits = episode_logits(z[s_idx], s_y, z[q_idx], n_way, self.metric)
+        s_pos = inverse[: s_idx.numel()].view_as(s_idx).to(dev)
+        q_pos = inverse[s_idx.numel() :].view_as(q_idx).to(dev)
+        logits = episode_logits(z[s_pos], s_y.to(dev), z[q_pos], n_way, self.metric)
         return logits.argmax(-1)
 
     def __sklearn_is_fitted__(self):

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# GPU check for sklearn_meta: one script to run on a machine with a CUDA GPU.
+#
+#   1. nvidia-smi line (GPU, driver, memory);
+#   2. the whole test suite (pytest -x -q) under `timeout $TEST_TIMEOUT`;
+#   3. the few-shot Omniglot benchmark (benchmarks/fewshot_omniglot.py) with a
+#      budget that fits ~5 minutes on an H100 (default 3000 meta-updates per
+#      model, 600 test episodes per setting);
+#   4. benchmarks/finetune_overhead.py --device cuda, when that file exists.
+# A short summary table is printed at the end. Every step runs even when an
+# earlier one fails; the exit status is non-zero if any step failed.
+#
+# Run it from the repository root:
+#
+#   bash benchmarks/gpu_check.sh
+#
+# Data: the device machine gets a copy of the repository only (not ../shared),
+# so the caller copies omniglot.npz into ./.bench_data/ first:
+#
+#   mkdir -p .bench_data && cp ../shared/data/omniglot.npz .bench_data/
+#
+# (7.7 MB; keep .bench_data/ out of commits, e.g. `echo /.bench_data/ >> .git/info/exclude`
+# and carry it explicitly.) DATA_HOME overrides the folder.
+#
+# Packages: the repository root is put on PYTHONPATH (no install needed). If a
+# folder .whl/ holds wheels (skorch and easyfsl are not in every GPU image),
+# they are installed into /tmp/site first and put on PYTHONPATH as well.
+#
+# Outputs: when $OUT is set, logs and JSON results go there
+# ($OUT/gpu_check_*.log, $OUT/fewshot_omniglot.json, ...); else to
+# bench_results/ (git-ignored).
+#
+# Environment knobs (defaults): PYTHON (python3), DATA_HOME (.bench_data),
+# BENCH_ITERS (3000), BENCH_EPISODES (600), TEST_TIMEOUT (240),
+# BENCH_TIMEOUT (270), FT_TIMEOUT (80). The default timeouts add up to under
+# 10 minutes.
+set -euo pipefail
+export PYTHONUNBUFFERED=1
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PYTHON=${PYTHON:-python3}
+DATA_HOME=${DATA_HOME:-.bench_data}
+BENCH_ITERS=${BENCH_ITERS:-3000}
+BENCH_EPISODES=${BENCH_EPISODES:-600}
+TEST_TIMEOUT=${TEST_TIMEOUT:-240}
+BENCH_TIMEOUT=${BENCH_TIMEOUT:-270}
+FT_TIMEOUT=${FT_TIMEOUT:-80}
+RESULTS=${OUT:-bench_results}
+mkdir -p "$RESULTS"
+
+if compgen -G ".whl/*.whl" > /dev/null; then
+    echo "== installing wheels from .whl/ into /tmp/site"
+    "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+        --upgrade --target /tmp/site .whl/*.whl
+    export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+
+declare -A STATUS
+declare -A SECONDS_TAKEN
+STEPS=()
+
+# run_step NAME TIMEOUT CMD...: run with a timeout, log to $RESULTS, keep going.
+run_step() {
+    local name=$1 limit=$2
+    shift 2
+    STEPS+=("$name")
+    echo
+    echo "== $name: $* (timeout ${limit}s)"
+    local start=$SECONDS rc=0
+    timeout "$limit" "$@" 2>&1 | tee "$RESULTS/gpu_check_${name}.log" || rc=$?
+    SECONDS_TAKEN[$name]=$((SECONDS - start))
+    if [ "$rc" -eq 0 ]; then
+        STATUS[$name]=ok
+    elif [ "$rc" -eq 124 ]; then
+        STATUS[$name]="TIMEOUT"
+    else
+        STATUS[$name]="FAILED (rc=$rc)"
+    fi
+}
+
+echo "== nvidia-smi"
+nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,utilization.gpu \
+    --format=csv,noheader || echo "nvidia-smi failed"
+"$PYTHON" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, \
+'available', torch.cuda.is_available())"
+
+run_step tests "$TEST_TIMEOUT" "$PYTHON" -m pytest tests -x -q -p no:cacheprovider
+
+if [ -f "$DATA_HOME/omniglot.npz" ]; then
+    run_step fewshot "$BENCH_TIMEOUT" "$PYTHON" benchmarks/fewshot_omniglot.py \
+        --device cuda --iters "$BENCH_ITERS" --test-episodes "$BENCH_EPISODES" \
+        --data-home "$DATA_HOME" --out "$RESULTS/fewshot_omniglot.json"
+else
+    STEPS+=(fewshot)
+    STATUS[fewshot]="SKIPPED (no $DATA_HOME/omniglot.npz; see the header)"
+    SECONDS_TAKEN[fewshot]=0
+fi
+
+if [ -f benchmarks/finetune_overhead.py ]; then
+    run_step finetune "$FT_TIMEOUT" "$PYTHON" benchmarks/finetune_overhead.py --device cuda
+else
+    STEPS+=(finetune)
+    STATUS[finetune]="SKIPPED (benchmarks/finetune_overhead.py not present)"
+    SECONDS_TAKEN[finetune]=0
+fi
+
+echo
+echo "== gpu_check summary"
+printf '| %-9s | %-60s | %7s |\n' step status seconds
+printf '|%s|%s|%s|\n' "-----------" "--------------------------------------------------------------" "---------"
+failed=0
+for step in "${STEPS[@]}"; do
+    printf '| %-9s | %-60s | %7s |\n' "$step" "${STATUS[$step]}" "${SECONDS_TAKEN[$step]}"
+    case "${STATUS[$step]}" in ok | SKIPPED*) ;; *) failed=1 ;; esac
+done
+tests_tail=$(grep -E "passed|failed|error" "$RESULTS/gpu_check_tests.log" 2>/dev/null | tail -n 1 || true)
+[ -n "$tests_tail" ] && echo "tests: $tests_tail"
+if [ -f "$RESULTS/gpu_check_fewshot.log" ]; then
+    echo "few-shot table:"
+    grep -E '^\|' "$RESULTS/gpu_check_fewshot.log" || true
+    grep -E '^peak GPU memory|^device:' "$RESULTS/gpu_check_fewshot.log" || true
+fi
+echo "results in $RESULTS"
+exit "$failed"
