@@ -30,10 +30,12 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 # The shim for scikit-learn's private helpers: import them from here only.
@@ -78,7 +80,13 @@ def resolve_device(device):
     """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"device={device!r} is not a device torch knows ({exc}). Use 'auto', 'cpu' "
+            "or 'cuda'."
+        ) from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"device={device!r} was requested but torch sees no CUDA device. "
@@ -156,11 +164,14 @@ def as_image_batch(X, input_shape, *, name="input_shape"):
                 "flattened images, or input_shape=None for tabular data."
             )
         return X.reshape(X.shape[0], *shape)
+    # reshape / copy (not views) so that the strides are the standard ones:
+    # torch picks its convolution kernels from the strides, and a one-channel
+    # channels-last view would train differently from the same images as NCHW
     if X.ndim == 3:
-        X = X[:, None]
+        X = X.reshape(X.shape[0], 1, *X.shape[1:])
     elif X.ndim == 4:
         if X.shape[1] not in (1, 3) and X.shape[3] in (1, 3):
-            X = np.ascontiguousarray(X.transpose(0, 3, 1, 2))
+            X = X.transpose(0, 3, 1, 2).copy()
     else:
         raise ValueError(
             f"X must be 2-D (n_samples, n_features), 3-D (n_samples, H, W) or 4-D "
@@ -172,6 +183,16 @@ def as_image_batch(X, input_shape, *, name="input_shape"):
             f"shape {X.shape[1:]} (as (C, H, W)). Drop {name} or fix it."
         )
     return X
+
+
+def _is_fitted_estimator(obj):
+    if not hasattr(obj, "_feature_extractor"):
+        return False
+    try:
+        check_is_fitted(obj)
+    except NotFittedError:
+        return False
+    return True
 
 
 def _pickle_torch(objects):
@@ -210,8 +231,17 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
     def __sklearn_is_fitted__(self):
         return "module_" in vars(self)
 
+    def _check_dense(self, X):
+        if sp.issparse(X):
+            raise ValueError(
+                f"{type(self).__name__} does not take sparse input: the networks need "
+                "dense arrays. Convert X with X.toarray(), or reduce it first (e.g. "
+                "TruncatedSVD in a Pipeline)."
+            )
+
     def _validate_X(self, X, *, reset):
         """Validate ``X`` (sets or checks ``n_features_in_``) and shape it."""
+        self._check_dense(X)
         X = validate_data(
             self, X, reset=reset, dtype=np.float32, allow_nd=True, ensure_all_finite=True
         )
@@ -219,6 +249,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
 
     def _validate_X_y(self, X, y):
         self._reset()
+        self._check_dense(X)
         X, y = validate_data(
             self,
             X,
@@ -229,6 +260,26 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             y_numeric=False,
         )
         return self._shape_X(X, reset=True), y
+
+    def _validate_partial(self, X, y, classes, *, first):
+        """Validate a partial_fit call; return shaped X and codes of y."""
+        if first and classes is None:
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit: the list of "
+                "every label the model will predict."
+            )
+        self._check_dense(X)
+        X, y = validate_data(
+            self, X, y, reset=first, dtype=np.float32, allow_nd=True, ensure_all_finite=True
+        )
+        X = self._shape_X(X, reset=first)
+        _check_partial_fit_first_call(self, classes)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 classes; classes holds only "
+                f"{self.classes_.tolist()}."
+            )
+        return X, self._codes_for(y)
 
     def _shape_X(self, X, *, reset):
         X = as_image_batch(X, self.input_shape)
@@ -377,6 +428,17 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         return self._batched(self._embed, X)
+
+    def __sklearn_clone__(self):
+        # A fitted estimator given as backbone= is a pretrained network: keep it
+        # by reference (it is only read; fit copies its feature extractor).
+        # The default clone would replace it with an unfitted copy.
+        params = self.get_params(deep=False)
+        new_params = {
+            name: value if _is_fitted_estimator(value) else clone(value, safe=False)
+            for name, value in params.items()
+        }
+        return type(self)(**new_params)
 
     def _feature_extractor(self):
         """A trainable copy of the fitted feature extractor, on the CPU.

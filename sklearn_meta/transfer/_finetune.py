@@ -10,8 +10,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils.multiclass import _check_partial_fit_first_call
-from sklearn.utils.validation import validate_data
 from skorch.history import History
 from torch import nn
 from tqdm.auto import tqdm
@@ -266,22 +264,7 @@ class FineTuneClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             The updated estimator.
         """
         first = not hasattr(self, "module_")
-        if first and classes is None:
-            raise ValueError(
-                "classes must be passed on the first call to partial_fit: the list of "
-                "every label the model will see."
-            )
-        X, y = validate_data(
-            self, X, y, reset=first, dtype=np.float32, allow_nd=True, ensure_all_finite=True
-        )
-        X = self._shape_X(X, reset=first)
-        _check_partial_fit_first_call(self, classes)
-        if len(self.classes_) < 2:
-            raise ValueError(
-                "FineTuneClassifier needs at least 2 classes; classes holds only "
-                f"{self.classes_.tolist()}."
-            )
-        codes = self._codes_for(y)
+        X, codes = self._validate_partial(X, y, classes, first=first)
         if first:
             self._initialize(X.shape[1:])
         self._train(X, codes, 1)
