@@ -31,8 +31,15 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import log_softmax, softmax
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    clone,
+)
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
@@ -201,12 +208,14 @@ def _pickle_torch(objects):
     return buf.getvalue()
 
 
-class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
+class BaseTorchClassifier(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClassifierMixin, BaseEstimator
+):
     """Common ground of the torch-backed classifiers (not for direct use).
 
     Subclasses implement ``_predict_logits(X_tensor)`` returning a
-    ``(n_samples, n_classes)`` tensor, and ``_embed(X_tensor)`` for
-    ``transform``. Everything else (validation, label encoding, seeding,
+    ``(n_samples, n_classes)`` tensor, ``_embed(X_tensor)`` for ``transform``
+    and the ``_n_features_out`` property (the embedding width). Everything else (validation, label encoding, seeding,
     prediction methods, pickling) lives here.
     """
 
@@ -376,10 +385,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``.
         """
-        scores = self._scores(X)
-        scores -= scores.max(axis=1, keepdims=True)
-        proba = np.exp(scores)
-        return proba / proba.sum(axis=1, keepdims=True)
+        return softmax(self._scores(X), axis=1)
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`.
@@ -393,9 +399,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples, n_classes)
         """
-        scores = self._scores(X)
-        scores -= scores.max(axis=1, keepdims=True)
-        return scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
+        return log_softmax(self._scores(X), axis=1)
 
     def predict(self, X):
         """Predict the class of each sample.
@@ -453,9 +457,29 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             p.requires_grad_(True)
         return features
 
+    def fit_transform(self, X, y, **fit_params):
+        """Fit, then return the embedding of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Training samples.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        **fit_params : dict
+            Passed to ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_embedding)
+            The embedding of ``X`` by the fitted network.
+        """
+        return self.fit(X, y, **fit_params).transform(X)
+
     # ----------------------------------------------------------------- tags
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64"]
         device = getattr(self, "device", "auto")
         cuda = (device == "auto" and torch.cuda.is_available()) or str(device).startswith("cuda")
         # index_add_ and cuDNN kernels are not bit-for-bit repeatable on CUDA

@@ -11,7 +11,6 @@ from numbers import Integral
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 from torch import nn
@@ -47,7 +46,7 @@ class _Embedding(nn.Module):
         return self.features(x)
 
 
-class ProtoNetClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseTorchClassifier):
+class ProtoNetClassifier(BaseTorchClassifier):
     """Prototypical network: a metric embedding learned from few-shot episodes.
 
     ``fit`` meta-trains the embedding on N-way K-shot episodes drawn from the
@@ -479,26 +478,3 @@ class ProtoNetClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
     @property
     def _n_features_out(self):
         return self.prototypes_.shape[1]
-
-    def fit_transform(self, X, y, **fit_params):
-        """Fit, then return the embedding of ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-            Training samples.
-        y : array-like of shape (n_samples,)
-            Class labels.
-        **fit_params : dict
-            Passed to :meth:`fit`.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_embedding)
-        """
-        return self.fit(X, y, **fit_params).transform(X)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64"]
-        return tags

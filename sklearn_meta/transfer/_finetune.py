@@ -9,7 +9,6 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from skorch.history import History
 from torch import nn
 from tqdm.auto import tqdm
@@ -58,7 +57,7 @@ def batch_bounds(n, batch_size):
     return list(zip(starts, stops))
 
 
-class FineTuneClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseTorchClassifier):
+class FineTuneClassifier(BaseTorchClassifier):
     """Fine-tune a pretrained backbone with a new linear head.
 
     A backbone (a torchvision model with its weights, a small built-in network,
@@ -388,26 +387,3 @@ class FineTuneClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
     @property
     def _n_features_out(self):
         return self.module_.head.in_features
-
-    def fit_transform(self, X, y, **fit_params):
-        """Fit, then return the embedding of ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-            Training samples.
-        y : array-like of shape (n_samples,)
-            Class labels.
-        **fit_params : dict
-            Passed to :meth:`fit`.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_embedding)
-        """
-        return self.fit(X, y, **fit_params).transform(X)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64"]
-        return tags
