@@ -25,6 +25,7 @@ this shim changes.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import warnings
 from numbers import Integral, Real
@@ -42,7 +43,7 @@ from sklearn.base import (
 )
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 # The shim for scikit-learn's private helpers: import them from here only.
@@ -53,6 +54,8 @@ from sklearn.utils._param_validation import (  # noqa: F401
     Interval,
     StrOptions,
 )
+from sklearn.utils.multiclass import _check_partial_fit_first_call
+from sklearn.utils.validation import _num_samples  # noqa: F401
 
 __all__ = [
     "BaseTorchClassifier",
@@ -449,8 +452,6 @@ class BaseTorchClassifier(
 
         Lets a fitted estimator serve as ``backbone=`` of another one.
         """
-        import copy
-
         check_is_fitted(self)
         features = copy.deepcopy(self.module_.features).cpu()
         for p in features.parameters():

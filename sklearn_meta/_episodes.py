@@ -19,7 +19,6 @@ class prototypes and distance-based logits (prototypical networks).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from numbers import Integral
 
 import numpy as np

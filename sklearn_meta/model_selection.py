@@ -26,9 +26,9 @@ from sklearn.model_selection import BaseCrossValidator
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _num_samples, check_consistent_length
+from sklearn.utils.validation import check_consistent_length
 
-from ._base import derive_seed
+from ._base import _num_samples, derive_seed
 from ._episodes import EpisodeSampler
 
 __all__ = ["ClassDisjointKFold", "evaluate_episodes", "make_episodic_scorer"]
