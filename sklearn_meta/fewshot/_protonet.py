@@ -367,7 +367,8 @@ class ProtoNetClassifier(BaseTorchClassifier):
                 self._record(losses.mean().item(), accs.mean().item(), time.perf_counter() - tic)
                 bar.update(block)
                 if self.verbose:
-                    bar.set_postfix(loss=f"{self.history_[-1, 'train_loss']:.4f}")
+                    last = self.history_[-1]
+                    bar.set_postfix(loss=f"{last['train_loss']:.4f}", acc=f"{last['train_acc']:.3f}")
         bar.close()
         module.eval()
 
