@@ -293,7 +293,7 @@ class ProtoNetClassifier(BaseTorchClassifier):
         self._seed = derive_seed(self.random_state)
         with torch_rng(self._seed, torch.device("cpu")):
             features, _, _ = build_backbone(self.backbone, input_shape, weights=self.weights)
-        self.module_ = _Embedding(features).to(self.device_)
+        self.module_ = self._place_module(_Embedding(features))
         params = list(self.module_.parameters())
         # a parameter-free embedding (backbone="identity") has nothing to train
         self.optimizer_ = torch.optim.Adam(params, lr=self.lr) if params else None

@@ -277,7 +277,7 @@ class FineTuneClassifier(BaseTorchClassifier):
                 self.backbone, input_shape, weights=self.weights
             )
             module = _HeadNet(features, n_features, len(self.classes_))
-        self.module_ = module.to(self.device_)
+        self.module_ = self._place_module(module)
         self.pretrained_ = pretrained
         ratio = self.backbone_lr
         if ratio == "auto":
