@@ -67,21 +67,6 @@ def mnist_path():
 
 
 # ---------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Train on one torch thread in this module.
-
-    The networks here are tiny: a second intra-op thread buys nothing, and on a
-    busy two-core machine its spin-waiting made the file several times slower.
-    One thread also makes the float rounding, hence the accuracies the
-    transfer test measures, independent of the machine's core count.
-    """
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
 @pytest.fixture(scope="module")
 def digits():
     """sklearn digits scaled to [0, 1], as float32 rows."""

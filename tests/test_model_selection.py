@@ -23,13 +23,6 @@ from sklearn_meta.model_selection import (
 NAMES = np.array([f"digit{k}" for k in range(10)], dtype=object)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny networks run fastest on one thread, and leave the other cores to xdist."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
 
 
 def protonet(**params):

@@ -30,13 +30,6 @@ DEGRADED = "The training data cannot supply"
 NOVEL_ALPHABETS = ["Japanese_(katakana)", "Sanskrit", "Tagalog"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny networks run fastest on one thread, and leave the other cores to xdist."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
 
 
 def protonet(**params):
