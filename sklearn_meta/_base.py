@@ -66,6 +66,9 @@ __all__ = [
 ]
 
 
+#: how every estimator checks X: dense float32, rows or N-D images, finite
+_CHECK_ARRAY = dict(dtype=np.float32, allow_nd=True, ensure_all_finite=True)
+
 #: rows per inference chunk (see BaseTorchClassifier._batched)
 _INFER_CHUNK_CPU = 64
 _INFER_CHUNK_CUDA = 1024
@@ -254,24 +257,16 @@ class BaseTorchClassifier(
     def _validate_X(self, X, *, reset):
         """Validate ``X`` (sets or checks ``n_features_in_``) and shape it."""
         self._check_dense(X)
-        X = validate_data(
-            self, X, reset=reset, dtype=np.float32, allow_nd=True, ensure_all_finite=True
-        )
+        X = validate_data(self, X, reset=reset, **_CHECK_ARRAY)
         return self._shape_X(X, reset=reset)
 
-    def _validate_X_y(self, X, y):
-        self._reset()
+    def _validate_X_y(self, X, y, *, reset=True):
+        """Validate ``X, y``; with ``reset``, forget any previous fit first."""
+        if reset:
+            self._reset()
         self._check_dense(X)
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            dtype=np.float32,
-            allow_nd=True,
-            ensure_all_finite=True,
-            y_numeric=False,
-        )
-        return self._shape_X(X, reset=True), y
+        X, y = validate_data(self, X, y, reset=reset, **_CHECK_ARRAY)
+        return self._shape_X(X, reset=reset), y
 
     def _validate_partial(self, X, y, classes, *, first):
         """Validate a partial_fit call; return shaped X and codes of y."""
@@ -280,11 +275,7 @@ class BaseTorchClassifier(
                 "classes must be passed on the first call to partial_fit: the list of "
                 "every label the model will predict."
             )
-        self._check_dense(X)
-        X, y = validate_data(
-            self, X, y, reset=first, dtype=np.float32, allow_nd=True, ensure_all_finite=True
-        )
-        X = self._shape_X(X, reset=first)
+        X, y = self._validate_X_y(X, y, reset=first)
         _check_partial_fit_first_call(self, classes)
         if len(self.classes_) < 2:
             raise ValueError(

@@ -35,12 +35,17 @@ __all__ = [
 ]
 
 
+def _param_children(module):
+    """Direct children of ``module`` that hold parameters, in order."""
+    return [m for m in module.children() if any(True for _ in m.parameters())]
+
+
 class _Blocks(nn.Sequential):
     """``nn.Sequential`` whose children are the freezable blocks, in order."""
 
     @property
     def blocks(self):
-        return [m for m in self.children() if any(True for _ in m.parameters())]
+        return _param_children(self)
 
 
 class _BackboneConfig(BaseEstimator):
@@ -228,7 +233,7 @@ class _ChannelAdapter(nn.Module):
 
     @property
     def blocks(self):
-        return [m for m in self.model.children() if any(True for _ in m.parameters())]
+        return _param_children(self.model)
 
     def forward(self, x):
         if self.repeat:
@@ -409,5 +414,5 @@ def module_blocks(module):
     """The ordered blocks of a feature extractor that ``freeze=int`` counts."""
     blocks = getattr(module, "blocks", None)
     if blocks is None:
-        blocks = [m for m in module.children() if any(True for _ in m.parameters())]
+        blocks = _param_children(module)
     return list(blocks) or [module]

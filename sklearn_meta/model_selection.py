@@ -150,7 +150,7 @@ def _final_step(estimator, X):
 def _take(X, idx):
     if hasattr(X, "iloc"):
         return X.iloc[idx]
-    return np.asarray(X)[idx] if not isinstance(X, np.ndarray) else X[idx]
+    return np.asarray(X)[idx]
 
 
 def evaluate_episodes(

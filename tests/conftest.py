@@ -1,7 +1,9 @@
 """Shared test settings."""
 
+import numpy as np
 import pytest
 import torch
+from sklearn.datasets import load_digits
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -16,3 +18,10 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(saved)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """sklearn digits scaled to [0, 1], as float32 rows with int labels."""
+    X, y = load_digits(return_X_y=True)
+    return (X / 16.0).astype(np.float32), y

@@ -20,7 +20,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
-from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
@@ -67,13 +66,6 @@ def mnist_path():
 
 
 # ---------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def digits():
-    """sklearn digits scaled to [0, 1], as float32 rows."""
-    X, y = load_digits(return_X_y=True)
-    return (X / 16.0).astype(np.float32), y
-
-
 @pytest.fixture(scope="module")
 def digits_split(digits):
     X, y = digits

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.spatial.distance import cdist
-from sklearn.datasets import load_digits, make_blobs
+from sklearn.datasets import make_blobs
 from sklearn.exceptions import NotFittedError
 from sklearn.neighbors import NearestCentroid
 from sklearn.utils import get_tags
@@ -69,12 +69,6 @@ def assert_snapshot_equal(before, after):
 
 
 # ---------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return (X / 16.0).astype(np.float32), y
-
-
 @pytest.fixture(scope="module")
 def split_digits(digits):
     """Base classes 0-4 (ints) for meta-training, novel classes 5-9 (strings)."""
