@@ -1,21 +1,33 @@
-"""Shared machinery of the torch-backed estimators.
+"""Task-neutral machinery of the torch-backed estimators.
 
-Every estimator of the package stands on :class:`BaseTorchClassifier`, which
-takes care of what a scikit-learn user expects and a PyTorch training loop
-does not give for free:
+:class:`BaseTorchEstimator` takes care of what a scikit-learn user expects
+and a PyTorch training loop does not give for free. The classifier layer
+(:mod:`sklearn_meta._classifier`) and the episodic layer
+(:mod:`sklearn_meta.fewshot._base`) stand on it; an estimator says only what
+is new about its algorithm.
 
 * ``device="auto"`` is resolved in ``fit`` into ``device_``; the parameter is
   never rewritten.
 * ``random_state`` seeds weight initialisation, dropout and sampling inside a
-  fork of torch's global RNG, so the user's own torch random stream is left as
-  it was, and a CPU fit is bit-for-bit repeatable.
+  fork of torch's global generators (the CPU one and, on CUDA, the one of the
+  device in use), under a process-wide lock: the user's torch random
+  streams are left as they were, and fits run in threads give the same
+  models as the same fits run one after the other.
 * Inputs are validated once (numpy, pandas, lists; 2-D rows with an optional
-  ``input_shape=(C, H, W)``, or N-D image arrays) and labels of any type are
-  encoded to ``0..n_classes-1`` once, at the sklearn boundary.
-* ``history_`` is a :class:`skorch.history.History`, indexable as
-  ``history_[:, "train_loss"]``.
-* Pickling moves torch state through :func:`torch.save`, so a model fitted on
-  CUDA loads and predicts on a machine without CUDA.
+  ``input_shape``, or N-D image arrays).
+* Inference runs in fixed-size chunks; only the last chunk is padded, so a
+  row's output does not depend on the rows predicted with it, and memory
+  stays at the output plus one chunk.
+* The training-loop shell (:meth:`BaseTorchEstimator._run_training`) gives
+  every estimator the same history, progress bar, skorch callbacks,
+  scikit-learn style early stopping and Ctrl-C handling.
+* The failure contract: a ``fit`` that raises leaves the estimator unfitted, a
+  ``partial_fit`` that raises leaves it as it was; Ctrl-C stops at the last
+  completed update, leaves a consistent model, warns and re-raises
+  (:class:`~sklearn_meta.exceptions.TrainingInterrupted`).
+* Pickles and checkpoints hold state dicts, read back with
+  ``torch.load(..., weights_only=True)``: loading one never runs code, and a
+  model fitted on CUDA loads on a machine without it.
 
 This module is also the one place that imports scikit-learn's private helpers
 (parameter constraints, ``_fit_context``); if scikit-learn moves them, only
@@ -26,25 +38,29 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import io
+import os
+import signal
+import threading
+import time
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import log_softmax, softmax
 import torch
 from sklearn.base import (
     BaseEstimator,
-    ClassifierMixin,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
     clone,
 )
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from skorch.history import History
+from tqdm.auto import tqdm
 
 # The shim for scikit-learn's private helpers: import them from here only.
 from sklearn.base import _fit_context  # noqa: F401
@@ -54,71 +70,125 @@ from sklearn.utils._param_validation import (  # noqa: F401
     Interval,
     StrOptions,
 )
-from sklearn.utils.multiclass import _check_partial_fit_first_call
+from sklearn.utils.multiclass import _check_partial_fit_first_call  # noqa: F401
 from sklearn.utils.validation import _num_samples  # noqa: F401
 
+from .exceptions import DeviceWarning, TrainingInterrupted
+
 __all__ = [
-    "BaseTorchClassifier",
+    "BaseTorchEstimator",
     "DeviceWarning",
+    "TrainingInterrupted",
+    "as_image_batch",
+    "derive_seed",
+    "fit_guard",
     "resolve_device",
     "torch_rng",
-    "as_image_batch",
 ]
 
 
 #: how every estimator checks X: dense float32, rows or N-D images, finite
 _CHECK_ARRAY = dict(dtype=np.float32, allow_nd=True, ensure_all_finite=True)
 
-#: rows per inference chunk (see BaseTorchClassifier._batched)
+#: rows per inference chunk (see BaseTorchEstimator._batched)
 _INFER_CHUNK_CPU = 64
 _INFER_CHUNK_CUDA = 1024
 
-
-class DeviceWarning(UserWarning):
-    """Warned when a model is moved to another device than it was fitted on."""
+#: held while torch's global generators are forked and seeded by a fit
+_RNG_LOCK = threading.RLock()
 
 
 def resolve_device(device):
-    """Turn the ``device`` parameter into a :class:`torch.device`.
+    """Turn the ``device`` parameter into a usable :class:`torch.device`.
 
     Parameters
     ----------
-    device : {"auto", "cpu", "cuda"} or str
-        ``"auto"`` picks CUDA when it is available, else the CPU. Any string
-        torch understands (``"cuda:1"``) is accepted.
+    device : {"auto", "cpu", "cuda"}, str or torch.device
+        ``"auto"`` picks CUDA when it is available, else the CPU. Any device
+        torch understands (``"cuda:1"``, ``torch.device("cpu")``) is accepted
+        when this machine has it.
 
     Returns
     -------
     torch.device
+
+    Raises
+    ------
+    ValueError
+        When torch does not know the device or this machine lacks it.
+
+    Examples
+    --------
+    >>> from sklearn_meta._base import resolve_device
+    >>> resolve_device("cpu")
+    device(type='cpu')
     """
-    if device == "auto":
+    if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(device)
-    except RuntimeError as exc:
+    except (RuntimeError, TypeError) as exc:
         raise ValueError(
             f"device={device!r} is not a device torch knows ({exc}). Use 'auto', 'cpu' "
             "or 'cuda'."
         ) from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} was requested but torch sees no CUDA device. "
-            "Use device='auto' (CUDA when present, else CPU) or device='cpu'."
-        )
+    fix = "Use device='auto' (CUDA when present, else the CPU) or device='cpu'."
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but torch sees no CUDA device. {fix}"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA "
+                f"device(s). {fix}"
+            )
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(
+                f"device={device!r}: Apple's MPS backend is not available in this torch "
+                f"build or on this machine. {fix}"
+            )
+    elif dev.type != "cpu":
+        try:
+            torch.empty(1, device=dev)
+        except Exception as exc:  # noqa: BLE001 - any backend failure means "not here"
+            raise ValueError(f"device={device!r} cannot be used here ({exc}). {fix}") from exc
     return dev
 
 
 def derive_seed(random_state):
-    """Draw one int seed from ``random_state`` (None, int or RandomState)."""
+    """Draw one int seed from ``random_state`` (None, int or RandomState).
+
+    Parameters
+    ----------
+    random_state : int, RandomState instance or None
+        As everywhere in scikit-learn.
+
+    Returns
+    -------
+    int
+        A seed in ``[0, 2**31 - 1)``.
+
+    Examples
+    --------
+    >>> from sklearn_meta._base import derive_seed
+    >>> derive_seed(0) == derive_seed(0)
+    True
+    """
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
 @contextlib.contextmanager
 def torch_rng(seed, device):
-    """Seed torch inside a fork of its global RNG and yield a generator.
+    """Seed torch inside a fork of its global generators; yield a generator.
 
-    The user's global torch random stream is restored on exit, so fitting an
-    estimator never changes what ``torch.rand()`` returns next in user code.
+    Only the CPU generator and, for a CUDA ``device``, that device's generator
+    are forked and seeded, and both are restored on exit: a fit never changes
+    what ``torch.rand()`` or ``torch.rand(..., device="cuda")`` return next in
+    user code. The fork is held under a process-wide lock, so fits running in
+    threads do not interleave their draws from the global generators (dropout
+    draws from them) and give the models they give one after the other.
 
     Parameters
     ----------
@@ -131,22 +201,44 @@ def torch_rng(seed, device):
     Yields
     ------
     torch.Generator
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_meta._base import torch_rng
+    >>> before = torch.random.get_rng_state()
+    >>> with torch_rng(0, torch.device("cpu")) as gen:
+    ...     a = torch.rand(2, generator=gen)
+    >>> bool((torch.random.get_rng_state() == before).all())
+    True
     """
     devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+    with _RNG_LOCK, torch.random.fork_rng(devices=devices):
+        # torch.manual_seed would reseed every CUDA device, and fork_rng
+        # restores only the ones it was given: seed exactly those.
+        torch.random.default_generator.manual_seed(seed)
+        if device.type == "cuda":
+            with torch.cuda.device(device):
+                torch.cuda.manual_seed(seed)
         yield torch.Generator(device=device).manual_seed(seed)
 
 
-def _normalise_input_shape(input_shape):
-    shape = tuple(int(s) for s in input_shape)
+def _normalise_input_shape(input_shape, name="input_shape"):
+    """``(C, H, W)`` from ``input_shape``; also whether it was channels-last."""
+    try:
+        shape = tuple(int(s) for s in input_shape)
+    except (TypeError, ValueError):
+        shape = ()
     if len(shape) == 2:
         shape = (1, *shape)
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(
-            f"input_shape must be (C, H, W) or (H, W) of positive ints; got {input_shape!r}."
+            f"{name} must be (C, H, W) or (H, W) of positive ints; got {input_shape!r}."
         )
-    return shape
+    # (H, W, C) with C in {1, 3}: read it as 4-D image arrays are read
+    if shape[2] in (1, 3) and shape[0] not in (1, 3):
+        return (shape[2], shape[0], shape[1]), True
+    return shape, False
 
 
 def as_image_batch(X, input_shape, *, name="input_shape"):
@@ -159,23 +251,40 @@ def as_image_batch(X, input_shape, *, name="input_shape"):
         channels while its second has neither is taken as channels-last.
     input_shape : tuple or None
         ``(C, H, W)`` (or ``(H, W)``) of the flattened images in a 2-D ``X``.
-        ``None`` with a 2-D ``X`` means tabular rows.
+        An ``(H, W, C)`` whose last entry is 1 or 3 while its first is
+        neither is read as rows flattened from channels-last images, as a
+        4-D array of that shape would be. ``None`` with a 2-D ``X`` means
+        tabular rows.
+    name : str, default="input_shape"
+        Name of the parameter in error messages.
 
     Returns
     -------
     X : ndarray
         ``(n_samples, n_features)`` for tabular data, else ``(n_samples, C, H, W)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_meta._base import as_image_batch
+    >>> as_image_batch(np.zeros((5, 12), np.float32), (3, 2, 2)).shape
+    (5, 3, 2, 2)
+    >>> as_image_batch(np.zeros((5, 12), np.float32), (2, 2, 3)).shape
+    (5, 3, 2, 2)
     """
     if X.ndim == 2:
         if input_shape is None:
             return X
-        shape = _normalise_input_shape(input_shape)
+        shape, channels_last = _normalise_input_shape(input_shape, name)
         if int(np.prod(shape)) != X.shape[1]:
             raise ValueError(
                 f"{name}={tuple(input_shape)} holds {int(np.prod(shape))} values per "
                 f"image, but X has {X.shape[1]} features. Pass the (C, H, W) of the "
                 "flattened images, or input_shape=None for tabular data."
             )
+        if channels_last:
+            c, h, w = shape
+            return X.reshape(X.shape[0], h, w, c).transpose(0, 3, 1, 2).copy()
         return X.reshape(X.shape[0], *shape)
     # reshape / copy (not views) so that the strides are the standard ones:
     # torch picks its convolution kernels from the strides, and a one-channel
@@ -190,7 +299,9 @@ def as_image_batch(X, input_shape, *, name="input_shape"):
             f"X must be 2-D (n_samples, n_features), 3-D (n_samples, H, W) or 4-D "
             f"(n_samples, C, H, W); got an array of shape {X.shape}."
         )
-    if input_shape is not None and tuple(X.shape[1:]) != _normalise_input_shape(input_shape):
+    if input_shape is not None and tuple(X.shape[1:]) != _normalise_input_shape(
+        input_shape, name
+    )[0]:
         raise ValueError(
             f"{name}={tuple(input_shape)} does not match the image arrays of "
             f"shape {X.shape[1:]} (as (C, H, W)). Drop {name} or fix it."
@@ -208,44 +319,252 @@ def _is_fitted_estimator(obj):
     return True
 
 
-def _pickle_torch(objects):
+def uses_batch_statistics(module):
+    """Whether ``module`` normalises with batch statistics in eval mode.
+
+    Batch-norm layers built with ``track_running_stats=False`` (as MAML
+    networks often are) normalise every forward pass with the statistics of
+    the batch itself, so padding a batch would change its outputs.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from sklearn_meta._base import uses_batch_statistics
+    >>> uses_batch_statistics(nn.BatchNorm1d(3, track_running_stats=False))
+    True
+    >>> uses_batch_statistics(nn.BatchNorm1d(3))
+    False
+    """
+    return any(
+        isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not m.track_running_stats
+        for m in module.modules()
+    )
+
+
+def _to_torch_bytes(obj):
     buf = io.BytesIO()
-    torch.save(objects, buf)
+    torch.save(obj, buf)
     return buf.getvalue()
 
 
-class BaseTorchClassifier(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClassifierMixin, BaseEstimator
-):
-    """Common ground of the torch-backed classifiers (not for direct use).
+def _from_torch_bytes(blob, map_location=None):
+    return torch.load(io.BytesIO(blob), map_location=map_location, weights_only=True)
 
-    Subclasses implement ``_predict_logits(X_tensor)`` returning a
-    ``(n_samples, n_classes)`` tensor, ``_embed(X_tensor)`` for ``transform``
-    and the ``_n_features_out`` property (the embedding width). Everything else (validation, label encoding, seeding,
-    prediction methods, pickling) lives here.
+
+def _history_rows(history):
+    """A skorch History as plain python rows (what pickles and JSON hold)."""
+    return [dict(row) for row in history]
+
+
+def _path(f):
+    return os.path.expanduser(f) if isinstance(f, (str, os.PathLike)) else f
+
+
+class _SigintFlag:
+    """Turns Ctrl-C into a request to stop after the current update.
+
+    Installed only in the main thread, and only over Python's default
+    handler; a second Ctrl-C restores that handler and interrupts at once.
+    """
+
+    def __init__(self):
+        self.count = 0
+        self._previous = None
+
+    def __enter__(self):
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.count += 1
+        if self.count > 1:
+            signal.signal(signal.SIGINT, self._previous)
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+        return False
+
+
+def fit_guard(*, partial):
+    """Decorate ``fit`` (``partial=False``) or ``partial_fit`` with the failure contract.
+
+    Put it above ``_fit_context``, so that invalid parameters, like any other
+    error, leave the estimator unfitted (``fit``) or as it was
+    (``partial_fit``). See :meth:`BaseTorchEstimator._fitting`.
+    """
+
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            with self._fitting(partial=partial):
+                return method(self, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+class _CallbackNet:
+    """What skorch callbacks see as ``net``: the estimator under skorch's names."""
+
+    def __init__(self, estimator):
+        object.__setattr__(self, "_est", estimator)
+
+    @property
+    def history(self):
+        return self._est.history_
+
+    def __getattr__(self, name):
+        return getattr(self._est, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._est, name, value)
+
+
+class _StopTraining(Exception):
+    """A callback asked to stop (skorch callbacks raise KeyboardInterrupt)."""
+
+
+class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Common ground of the torch-backed estimators (not for direct use).
+
+    A subclass implements:
+
+    * ``_build_module(input_shape, *, weights)``: a fresh network (not yet
+      on a device) and whether it starts from learned weights, used by
+      ``fit`` and to rebuild the network when a pickle is loaded;
+    * ``_make_optimizer()``: the optimiser of ``module_`` (or None);
+    * ``_embed(xb)`` for ``transform`` and the ``_n_features_out`` property;
+    * its own ``fit`` / ``partial_fit`` built from ``_fitting``,
+      ``_run_training`` and ``_validate_X``.
+
+    The training shell calls skorch callbacks with these hooks:
+    ``initialize()`` at the start of every ``fit`` and ``partial_fit``,
+    ``on_train_begin(net, X, y)`` before the first update,
+    ``on_epoch_begin(net)`` before each epoch, ``on_batch_end(net,
+    training=True)`` after every update (a minibatch step, or one
+    meta-update), ``on_epoch_end(net)`` after each epoch has been recorded in
+    ``history_`` (with its validation score, when there is one) and
+    ``on_train_end(net, X, y)`` when training stops, for whatever reason but
+    an error. ``net`` is the estimator seen under skorch's names
+    (``net.history`` is ``history_``). A callback that raises
+    ``KeyboardInterrupt`` (skorch's ``EarlyStopping`` does) stops training
+    quietly, as in skorch.
     """
 
     _parameter_constraints: dict = {
         "input_shape": [tuple, list, None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
-        "device": [StrOptions({"auto", "cpu", "cuda"}), str],
+        "early_stopping": [StrOptions({"auto"}), "boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "callbacks": [list, None],
+        "device": [StrOptions({"auto", "cpu", "cuda"}), str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
 
-    #: attributes that hold torch objects; pickled through ``torch.save``.
-    _torch_attributes = ("module_",)
+    #: attributes holding torch modules or optimisers: pickled as state dicts
+    _torch_attributes = ("module_", "optimizer_")
 
-    # ------------------------------------------------------------------ input
+    #: private attributes that belong to the fitted state (reset, snapshot)
+    _private_fitted = ("_seed", "_shares_module", "_w0", "_best_state", "_no_improvement_count")
+
+    #: what an epoch of the training shell is called in messages
+    _epoch_word = "epoch"
+
+    # ------------------------------------------------------------------ state
     def _reset(self):
         """Forget a previous fit, so that a failing fit leaves nothing half-fitted."""
-        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
+        for name in self._fitted_state():
             delattr(self, name)
 
     def __sklearn_is_fitted__(self):
         return "module_" in vars(self)
 
+    def _fitted_state(self):
+        """What a fit sets: public ``*_`` attributes and the private ones listed."""
+        return {
+            k: v
+            for k, v in vars(self).items()
+            if (k.endswith("_") and not k.startswith("_")) or k in self._private_fitted
+        }
+
+    def _snapshot(self):
+        """A private copy of the fitted state (partial_fit restores it on error)."""
+        return copy.deepcopy(self._fitted_state())
+
+    def _restore(self, snapshot):
+        for name in list(self._fitted_state()):
+            delattr(self, name)
+        vars(self).update(snapshot)
+
+    @contextlib.contextmanager
+    def _fitting(self, *, partial):
+        """Run a fit under the failure contract.
+
+        An exception rolls back: ``fit`` (and a first ``partial_fit``) leave
+        the estimator unfitted, a later ``partial_fit`` restores the state it
+        had before the call. A first Ctrl-C only asks the training loop to
+        stop after the current update; the estimator then finishes its fit
+        (prototypes, history) and :class:`TrainingInterrupted` is raised. A
+        second Ctrl-C interrupts at once and rolls back like an error.
+        """
+        snapshot = self._snapshot() if partial and self.__sklearn_is_fitted__() else None
+        with _SigintFlag() as flag:
+            self._sigint = flag
+            try:
+                yield
+            except BaseException:
+                if snapshot is not None:
+                    self._restore(snapshot)
+                else:
+                    self._reset()
+                raise
+            finally:
+                vars(self).pop("_sigint", None)
+        if flag.count:
+            where = (
+                f"{self.n_iter_} {self._unit_word()} of {self._target_word()}"
+                if hasattr(self, "n_iter_")
+                else "its first update"
+            )
+            message = (
+                f"{type(self).__name__} was interrupted after {where}. It is fitted "
+                "and consistent: predict, partial_fit (to go on training) and "
+                "pickling work."
+            )
+            warnings.warn(message, UserWarning, stacklevel=4)
+            raise TrainingInterrupted(message, estimator=self, n_iter=getattr(self, "n_iter_", None))
+
+    def _unit_word(self):
+        return "epochs"
+
+    def _target_word(self):
+        return f"max_epochs={getattr(self, 'max_epochs', '?')}"
+
+    def _stop_requested(self):
+        flag = getattr(self, "_sigint", None)
+        return flag is not None and flag.count > 0
+
+    # ------------------------------------------------------------------ input
     def _check_dense(self, X):
         if sp.issparse(X):
             raise ValueError(
@@ -254,37 +573,46 @@ class BaseTorchClassifier(
                 "TruncatedSVD in a Pipeline)."
             )
 
+    def _check_X(self, X, *, reset, y=None):
+        """validate_data for rows; for N-D images n_features_in_ is C*H*W."""
+        self._check_dense(X)
+        ndim = getattr(X, "ndim", None)
+        if ndim is None and isinstance(X, (list, tuple)):
+            X = np.asarray(X)
+            ndim = X.ndim
+        if ndim is not None and ndim > 2:
+            X = check_array(X, **_CHECK_ARRAY)
+            if y is not None:
+                y = np.asarray(y)
+                if y.shape[0] != X.shape[0]:
+                    raise ValueError(
+                        f"X has {X.shape[0]} samples but y has {y.shape[0]}."
+                    )
+            if reset:
+                self.n_features_in_ = int(np.prod(X.shape[1:]))
+                vars(self).pop("feature_names_in_", None)
+            return X, y
+        if y is None:
+            return validate_data(self, X, reset=reset, **_CHECK_ARRAY), None
+        return validate_data(self, X, y, reset=reset, **_CHECK_ARRAY)
+
     def _validate_X(self, X, *, reset):
         """Validate ``X`` (sets or checks ``n_features_in_``) and shape it."""
-        self._check_dense(X)
-        X = validate_data(self, X, reset=reset, **_CHECK_ARRAY)
+        X, _ = self._check_X(X, reset=reset)
         return self._shape_X(X, reset=reset)
 
     def _validate_X_y(self, X, y, *, reset=True):
         """Validate ``X, y``; with ``reset``, forget any previous fit first."""
         if reset:
             self._reset()
-        self._check_dense(X)
-        X, y = validate_data(self, X, y, reset=reset, **_CHECK_ARRAY)
+        X, y = self._check_X(X, reset=reset, y=y)
         return self._shape_X(X, reset=reset), y
 
-    def _validate_partial(self, X, y, classes, *, first):
-        """Validate a partial_fit call; return shaped X and codes of y."""
-        if first and classes is None:
-            raise ValueError(
-                "classes must be passed on the first call to partial_fit: the list of "
-                "every label the model will predict."
-            )
-        X, y = self._validate_X_y(X, y, reset=first)
-        _check_partial_fit_first_call(self, classes)
-        if len(self.classes_) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs at least 2 classes; classes holds only "
-                f"{self.classes_.tolist()}."
-            )
-        return X, self._codes_for(y)
-
     def _shape_X(self, X, *, reset):
+        if not reset and X.ndim == 2 and self.input_shape is None and len(self.input_shape_) == 3:
+            # rows flattened from the images the model was fitted on
+            if X.shape[1] == int(np.prod(self.input_shape_)):
+                return X.reshape(X.shape[0], *self.input_shape_)
         X = as_image_batch(X, self.input_shape)
         if reset:
             self.input_shape_ = tuple(X.shape[1:])
@@ -294,31 +622,6 @@ class BaseTorchClassifier(
                 f"was fitted on samples of shape {self.input_shape_}."
             )
         return X
-
-    def _encode_y(self, y):
-        """Check the targets, set ``classes_`` and return codes 0..n_classes-1."""
-        check_classification_targets(y)
-        classes, codes = np.unique(y, return_inverse=True)
-        if len(classes) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes; y has only "
-                f"one class ({classes.tolist()[0]!r}). Add samples of other classes."
-            )
-        self.classes_ = classes
-        return codes.astype(np.int64)
-
-    def _codes_for(self, y):
-        """Codes of ``y`` against the fitted ``classes_`` (for partial_fit)."""
-        check_classification_targets(y)
-        y = np.asarray(y)
-        unseen = np.setdiff1d(np.unique(y), self.classes_)
-        if unseen.size:
-            raise ValueError(
-                f"y holds labels {unseen.tolist()} that are not in classes_ "
-                f"{self.classes_.tolist()}. Pass every label in `classes` on the first "
-                "call to partial_fit, or call fit to start again."
-            )
-        return np.searchsorted(self.classes_, y).astype(np.int64)
 
     def _place_module(self, module):
         """Move a freshly built network to ``device_``.
@@ -336,92 +639,42 @@ class BaseTorchClassifier(
         return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
 
     # ------------------------------------------------------------- inference
-    def _batched(self, fn, X):
+    def _chunk_size(self, n):
+        if uses_batch_statistics(self.module_):
+            # the output depends on the batch: predict it in as few, equal
+            # batches as memory allows and never pad
+            return max(1, n)
+        return _INFER_CHUNK_CUDA if self.device_.type == "cuda" else _INFER_CHUNK_CPU
+
+    def _batched(self, fn, X, *, reduce=None):
         """Apply ``fn`` to ``X`` on the device in eval mode, in fixed-size chunks.
 
-        Every chunk is padded to the same number of rows, so a sample gets the
-        same output whether it is predicted alone or among many (float32
-        kernels otherwise round differently for different batch shapes).
+        Every chunk has the same number of rows (only the last one is padded,
+        by a copy of that chunk alone), so a sample gets the same output
+        whether it is predicted alone or among many: float32 kernels round
+        differently for different batch shapes. Networks that normalise with
+        batch statistics are run unpadded instead. ``reduce`` maps each
+        chunk's output before it goes back to the host (``predict`` keeps
+        only the argmax). Peak memory is the result plus one chunk.
         """
-        X_t = self._to_tensor(X)
-        n = X_t.shape[0]
-        chunk = _INFER_CHUNK_CUDA if self.device_.type == "cuda" else _INFER_CHUNK_CPU
-        pad = (-n) % chunk
-        if pad:
-            X_t = torch.cat([X_t, X_t.new_zeros(pad, *X_t.shape[1:])])
-        outs = []
+        n = X.shape[0]
+        chunk = self._chunk_size(n)
+        out = None
         self.module_.eval()
         with torch.inference_mode():
-            for start in range(0, X_t.shape[0], chunk):
-                xb = X_t[start : start + chunk].to(self.device_, non_blocking=True)
-                outs.append(fn(xb).float())
-        return torch.cat(outs)[:n].cpu().numpy().astype(np.float64)
-
-    def _scores(self, X):
-        check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
-        return self._batched(self._predict_logits, X)
-
-    def decision_function(self, X):
-        """Class scores (logits) of each sample.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-            Samples shaped as in ``fit``.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,) or (n_samples, n_classes)
-            For two classes, the log-odds of ``classes_[1]``.
-        """
-        scores = self._scores(X)
-        return scores[:, 1] - scores[:, 0] if scores.shape[1] == 2 else scores
-
-    def predict_proba(self, X):
-        """Class probabilities, the softmax of the logits.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-            Samples shaped as in ``fit``.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes)
-            Columns follow ``classes_``.
-        """
-        return softmax(self._scores(X), axis=1)
-
-    def predict_log_proba(self, X):
-        """Logarithm of :meth:`predict_proba`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-            Samples shaped as in ``fit``.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes)
-        """
-        return log_softmax(self._scores(X), axis=1)
-
-    def predict(self, X):
-        """Predict the class of each sample.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-            Samples shaped as in ``fit``.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-            Labels from ``classes_``.
-        """
-        scores = self._scores(X)
-        return self.classes_[scores.argmax(axis=1)]
+            for start in range(0, n, chunk):
+                xb = X[start : start + chunk]
+                m = xb.shape[0]
+                if m < chunk and chunk != n:
+                    xb = np.concatenate([xb, np.zeros((chunk - m, *xb.shape[1:]), xb.dtype)])
+                xb = self._to_tensor(xb).to(self.device_, non_blocking=True)
+                res = fn(xb)[:m]
+                res = reduce(res) if reduce is not None else res.double()
+                res = res.cpu().numpy()
+                if out is None:
+                    out = np.empty((n, *res.shape[1:]), dtype=res.dtype)
+                out[start : start + m] = res
+        return out
 
     def transform(self, X):
         """Embed samples with the fitted feature extractor.
@@ -439,17 +692,6 @@ class BaseTorchClassifier(
         X = self._validate_X(X, reset=False)
         return self._batched(self._embed, X)
 
-    def __sklearn_clone__(self):
-        # A fitted estimator given as backbone= is a pretrained network: keep it
-        # by reference (it is only read; fit copies its feature extractor).
-        # The default clone would replace it with an unfitted copy.
-        params = self.get_params(deep=False)
-        new_params = {
-            name: value if _is_fitted_estimator(value) else clone(value, safe=False)
-            for name, value in params.items()
-        }
-        return type(self)(**new_params)
-
     def _feature_extractor(self):
         """A trainable copy of the fitted feature extractor, on the CPU.
 
@@ -461,6 +703,34 @@ class BaseTorchClassifier(
             p.requires_grad_(True)
         return features
 
+    # ------------------------------------------------------ sklearn protocol
+    def __sklearn_clone__(self):
+        # A fitted estimator given as backbone= is a pretrained network: keep it
+        # by reference (it is only read; fit copies its feature extractor).
+        # The default clone would replace it with an unfitted copy. What the
+        # default clone carries besides parameters is carried too.
+        params = self.get_params(deep=False)
+        new = type(self)(
+            **{
+                name: value if _is_fitted_estimator(value) else clone(value, safe=False)
+                for name, value in params.items()
+            }
+        )
+        if hasattr(self, "_metadata_request"):
+            new._metadata_request = copy.deepcopy(self._metadata_request)
+        if hasattr(self, "_sklearn_output_config"):
+            new._sklearn_output_config = copy.deepcopy(self._sklearn_output_config)
+        return new
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64"]
+        device = getattr(self, "device", "auto")
+        cuda = (device == "auto" and torch.cuda.is_available()) or str(device).startswith("cuda")
+        # index_add_ and cuDNN kernels are not bit-for-bit repeatable on CUDA
+        tags.non_deterministic = bool(cuda)
+        return tags
+
     def fit_transform(self, X, y, **fit_params):
         """Fit, then return the embedding of ``X``.
 
@@ -469,7 +739,7 @@ class BaseTorchClassifier(
         X : array-like of shape (n_samples, ...)
             Training samples.
         y : array-like of shape (n_samples,)
-            Class labels.
+            Targets.
         **fit_params : dict
             Passed to ``fit``.
 
@@ -480,38 +750,407 @@ class BaseTorchClassifier(
         """
         return self.fit(X, y, **fit_params).transform(X)
 
-    # ----------------------------------------------------------------- tags
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64"]
-        device = getattr(self, "device", "auto")
-        cuda = (device == "auto" and torch.cuda.is_available()) or str(device).startswith("cuda")
-        # index_add_ and cuDNN kernels are not bit-for-bit repeatable on CUDA
-        tags.non_deterministic = bool(cuda)
-        return tags
+    # ------------------------------------------------------- training shell
+    def _early_stopping_on(self, n_samples):
+        if self.early_stopping == "auto":
+            return n_samples > 10_000
+        return bool(self.early_stopping)
+
+    def _init_callbacks(self):
+        """``callbacks_``: the given skorch callbacks, initialised, with names."""
+        named = []
+        for i, cb in enumerate(self.callbacks or []):
+            name, cb = cb if isinstance(cb, tuple) else (type(cb).__name__, cb)
+            if not hasattr(cb, "initialize"):
+                raise ValueError(
+                    f"callbacks[{i}] is a {type(cb).__name__}; pass skorch callback "
+                    "objects (skorch.callbacks.*) or (name, callback) pairs."
+                )
+            named.append((name, cb.initialize()))
+        self.callbacks_ = named
+
+    def _notify(self, hook, **kwargs):
+        net = None
+        for _, cb in getattr(self, "callbacks_", ()):
+            net = net or _CallbackNet(self)
+            try:
+                getattr(cb, hook)(net, **kwargs)
+            except KeyboardInterrupt as exc:
+                if self._sigint_second():
+                    raise
+                raise _StopTraining from exc
+
+    def _sigint_second(self):
+        flag = getattr(self, "_sigint", None)
+        return flag is not None and flag.count > 1
+
+    def _run_training(
+        self, target, run_epoch, *, X=None, y=None, validate=None, steps_per_iter=1
+    ):
+        """Train until ``n_iter_`` reaches ``target``, in epochs.
+
+        ``target`` is a callable returning the ``n_iter_`` to reach; it is
+        read after ``on_train_begin``, so that a callback restoring a
+        checkpoint (skorch's ``LoadInitState``) resumes the fit where it
+        stopped. ``run_epoch(step, goal)`` runs one epoch toward ``goal`` and
+        returns the dict of its metrics for ``history_`` (with at least
+        ``train_loss``), or None when no update completed; it calls
+        ``step()`` after every update and stops early when that returns
+        True. ``validate()`` returns ``(valid_loss, valid_score)`` on the
+        held-out data; with it, early stopping follows scikit-learn's rule
+        (``tol``, ``n_iter_no_change``) and the best weights are restored at
+        the end. ``steps_per_iter`` is the number of ``step()`` calls in one
+        unit of ``n_iter_`` (minibatches per epoch), for the progress bar.
+        """
+        self._init_callbacks()
+        stopped = False
+        try:
+            self._notify("on_train_begin", X=X, y=y)
+        except _StopTraining:
+            stopped = True
+        goal = target()
+        bar = tqdm(
+            total=max(0, goal - self.n_iter_) * steps_per_iter,
+            disable=not self.verbose,
+            desc=type(self).__name__,
+            mininterval=0.5,
+        )
+
+        def step():
+            bar.update(1)
+            self._notify("on_batch_end", training=True)
+            return self._stop_requested()
+
+        try:
+            while not stopped and self.n_iter_ < goal:
+                self._notify("on_epoch_begin")
+                tic = time.perf_counter()
+                before = self.n_iter_
+                self.history_.new_epoch()
+                metrics = run_epoch(step, goal)
+                if metrics is None or self.n_iter_ == before:
+                    # Ctrl-C before the first update of this epoch
+                    self.history_.pop()
+                    break
+                self._record_epoch(metrics, before, tic, validate)
+                self._notify("on_epoch_end")
+                if self.verbose:
+                    bar.set_postfix(self._postfix(), refresh=False)
+                if self._stop_requested() or self._no_improvement_stop():
+                    break
+        except _StopTraining:
+            pass
+        finally:
+            bar.close()
+        if self._stop_requested() and self.n_iter_ == 0:
+            # nothing was trained yet: there is no model to keep
+            raise KeyboardInterrupt
+        self._restore_best()
+        try:
+            self._notify("on_train_end", X=X, y=y)
+        except _StopTraining:
+            pass
+
+    def _record_epoch(self, metrics, before, tic, validate):
+        h = self.history_
+        loss = float(metrics["train_loss"])
+        if not np.isfinite(loss):
+            raise ValueError(
+                f"The training loss became {loss} by {self._unit_word()[:-1]} "
+                f"{self.n_iter_}. Scale the inputs (e.g. StandardScaler) or lower lr."
+            )
+        h.record("epoch", len(h))
+        for key, value in metrics.items():
+            h.record(key, value)
+        if "train_batch_count" not in metrics:
+            h.record("train_batch_count", self.n_iter_ - before)
+        self._record_best("train_loss", loss, lower_is_better=True)
+        if validate is not None and getattr(self, "validation_scores_", None) is not None:
+            valid_loss, score = validate()
+            h.record("valid_loss", float(valid_loss))
+            h.record("valid_acc", float(score))
+            self._record_best("valid_loss", float(valid_loss), lower_is_better=True)
+            self._record_best("valid_acc", float(score), lower_is_better=False)
+            self._update_early_stopping(float(score))
+        h.record("dur", time.perf_counter() - tic)
+        # one entry per epoch in skorch's "batches" (what Checkpoint's file names
+        # read): per-step losses stay on the device, never read back one by one
+        h.new_batch()
+        h.record_batch("train_loss", loss)
+
+    def _record_best(self, key, value, *, lower_is_better):
+        previous = [row[key] for row in self.history_[:-1] if key in row]
+        if lower_is_better:
+            best = not previous or value < min(previous)
+        else:
+            best = not previous or value > max(previous)
+        self.history_.record(f"{key}_best", bool(best))
+
+    def _postfix(self):
+        row = self.history_[-1]
+        post = {"loss": f"{row['train_loss']:.4f}"}
+        if "train_acc" in row:
+            post["acc"] = f"{row['train_acc']:.3f}"
+        if "valid_acc" in row:
+            post["valid_acc"] = f"{row['valid_acc']:.3f}"
+        return post
+
+    # sklearn's early-stopping rule (MLPClassifier._update_no_improvement_count)
+    def _start_early_stopping(self, enabled):
+        if enabled:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self._no_improvement_count = 0
+            self._best_state = None
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    def _update_early_stopping(self, score):
+        self.validation_scores_.append(score)
+        if score < self.best_validation_score_ + self.tol:
+            self._no_improvement_count += 1
+        else:
+            self._no_improvement_count = 0
+        if score > self.best_validation_score_:
+            self.best_validation_score_ = score
+            self._best_state = self._state_for_best()
+
+    def _state_for_best(self):
+        return {k: v.detach().clone() for k, v in self.module_.state_dict().items()}
+
+    def _no_improvement_stop(self):
+        if "_no_improvement_count" not in vars(self):
+            return False
+        if self._no_improvement_count >= self.n_iter_no_change:
+            if self.verbose:
+                print(
+                    f"Validation score did not improve more than tol={self.tol} for "
+                    f"{self.n_iter_no_change} consecutive {self._epoch_word}s. Stopping."
+                )
+            return True
+        return False
+
+    def _restore_best(self):
+        best = vars(self).pop("_best_state", None)
+        vars(self).pop("_no_improvement_count", None)
+        if best is not None:
+            self.module_.load_state_dict(best)
+
+    # ----------------------------------------------------------- checkpoints
+    def save_params(
+        self,
+        f_params=None,
+        f_optimizer=None,
+        f_criterion=None,
+        f_history=None,
+        use_safetensors=False,
+        **kwargs,
+    ):
+        """Save the network's weights, the optimiser state and the history.
+
+        skorch's names, so skorch's ``Checkpoint`` callback works. Weights and
+        optimiser state are state dicts written by :func:`torch.save`; the
+        history is JSON.
+
+        Parameters
+        ----------
+        f_params : str, path-like, file-like or None, default=None
+            Where to write ``module_.state_dict()``.
+        f_optimizer : str, path-like, file-like or None, default=None
+            Where to write ``optimizer_.state_dict()``.
+        f_criterion : str, path-like, file-like or None, default=None
+            Accepted for skorch's ``Checkpoint``; the losses have no state,
+            so nothing is written.
+        f_history : str, path-like, file-like or None, default=None
+            Where to write ``history_`` as JSON.
+        use_safetensors : bool, default=False
+            Write the weights in the safetensors format (needs the
+            ``safetensors`` package; not for the optimiser).
+        **kwargs : dict
+            Not supported; raises if given.
+
+        Returns
+        -------
+        None
+        """
+        if "module_" not in vars(self):
+            raise NotFittedError(f"This {type(self).__name__} has no network to save yet.")
+        # skorch's Checkpoint names the weights f_module
+        f_params = kwargs.pop("f_module", f_params)
+        if kwargs:
+            raise ValueError(f"save_params got unknown arguments {sorted(kwargs)}.")
+        if f_params is not None:
+            state = self.module_.state_dict()
+            if use_safetensors:
+                from safetensors.torch import save_file
+
+                save_file({k: v.contiguous() for k, v in state.items()}, _path(f_params))
+            else:
+                torch.save(state, _path(f_params))
+        if f_optimizer is not None and self.optimizer_ is not None:
+            if use_safetensors:
+                raise ValueError("The optimiser state cannot be saved with safetensors.")
+            torch.save(self.optimizer_.state_dict(), _path(f_optimizer))
+        if f_history is not None:
+            self.history_.to_file(_path(f_history))
+
+    def load_params(
+        self,
+        f_params=None,
+        f_optimizer=None,
+        f_criterion=None,
+        f_history=None,
+        checkpoint=None,
+        use_safetensors=False,
+        **kwargs,
+    ):
+        """Load what :meth:`save_params` (or skorch's ``Checkpoint``) wrote.
+
+        Files are read with ``torch.load(..., weights_only=True)``: they hold
+        tensors, never code. The estimator must have been fitted (or be in a
+        fit, as with skorch's ``LoadInitState`` callback) on data of the same
+        shape and classes, so that its network has the saved architecture.
+        Loading ``f_history`` sets ``n_iter_`` to the progress it records, so
+        that a ``fit`` resumed from a checkpoint trains only what was left and
+        gives the same model as one that was never interrupted (on the CPU).
+
+        Parameters
+        ----------
+        f_params : str, path-like, file-like or None, default=None
+            A saved ``module_`` state dict.
+        f_optimizer : str, path-like, file-like or None, default=None
+            A saved optimiser state dict.
+        f_criterion : str, path-like, file-like or None, default=None
+            Ignored (the losses have no state).
+        f_history : str, path-like, file-like or None, default=None
+            A saved history (JSON).
+        checkpoint : skorch.callbacks.Checkpoint or None, default=None
+            Load the files named by this checkpoint instead.
+        use_safetensors : bool, default=False
+            Read the weights from the safetensors format.
+        **kwargs : dict
+            Not supported; raises if given.
+
+        Returns
+        -------
+        None
+        """
+        f_params = kwargs.pop("f_module", f_params)
+        if kwargs:
+            raise ValueError(f"load_params got unknown arguments {sorted(kwargs)}.")
+        if "module_" not in vars(self):
+            raise NotFittedError(
+                f"load_params needs a {type(self).__name__} whose network is built: call "
+                "fit first (to resume an interrupted fit, pass skorch's LoadInitState "
+                "callback in callbacks=, which loads the checkpoint at the start of fit)."
+            )
+        self._own_module()
+        if checkpoint is not None:
+            # the history first: the checkpoint's file names are read from it
+            if f_history is None and checkpoint.f_history is not None:
+                self._load_history(checkpoint.f_history_)
+            files = checkpoint.get_formatted_files(_CallbackNet(self))
+            f_params = files.get("f_params", f_params)
+            f_optimizer = files.get("f_optimizer", f_optimizer)
+            use_safetensors = getattr(checkpoint, "use_safetensors", use_safetensors)
+        if f_params is not None:
+            if use_safetensors:
+                from safetensors.torch import load_file
+
+                state = load_file(_path(f_params), device=str(self.device_))
+            else:
+                state = torch.load(_path(f_params), map_location=self.device_, weights_only=True)
+            self.module_.load_state_dict(state)
+        if f_optimizer is not None and self.optimizer_ is not None:
+            self.optimizer_.load_state_dict(
+                torch.load(_path(f_optimizer), map_location=self.device_, weights_only=True)
+            )
+        if f_history is not None:
+            self._load_history(f_history)
+        self._after_load_params()
+
+    def _load_history(self, f_history):
+        self.history_ = History.from_file(_path(f_history))
+        self.n_iter_ = self._n_iter_from_history()
+
+    def _n_iter_from_history(self):
+        return len(self.history_)
+
+    def _after_load_params(self):
+        """Bring state derived from the network up to date (subclass hook)."""
+
+    def _own_module(self):
+        """Copy-on-write: take a network of our own before changing it.
+
+        Estimators returned by ``adapt`` share their parent's network; the
+        first one of them (or the parent) to train again copies it first.
+        """
+        if getattr(self, "_shares_module", False):
+            # together, so that the optimiser keeps pointing at the copied weights
+            self.module_, self.optimizer_ = copy.deepcopy((self.module_, self.optimizer_))
+            self._shares_module = False
 
     # ------------------------------------------------------------- pickling
     def __getstate__(self):
         # object.__getstate__ may hand back the live __dict__: work on a copy
         state = dict(super().__getstate__())
-        torch_objs = {k: state.pop(k) for k in self._torch_attributes if k in state}
+        state.pop("_sigint", None)
+        torch_objs = {}
+        for name in self._torch_attributes:
+            obj = state.pop(name, None)
+            if obj is not None:
+                torch_objs[name] = obj.state_dict()
+            elif name in vars(self):
+                torch_objs[name] = None
+        for name, value in list(state.items()):
+            if isinstance(value, torch.Tensor) or (
+                isinstance(value, list) and value and isinstance(value[0], torch.Tensor)
+            ):
+                torch_objs[name] = state.pop(name)
+        if "history_" in state:
+            state["history_"] = _history_rows(state["history_"])
+        if "device_" in state:
+            state["device_"] = str(state["device_"])
         if torch_objs:
-            state["_torch_blob"] = _pickle_torch(torch_objs)
+            state["_torch_blob"] = _to_torch_bytes(torch_objs)
         return state
 
     def __setstate__(self, state):
+        state = dict(state)
         blob = state.pop("_torch_blob", None)
-        if blob is not None:
-            map_location = None
-            device = state.get("device_")
-            if device is not None and device.type == "cuda" and not torch.cuda.is_available():
+        device = state.get("device_")
+        if device is not None:
+            device = torch.device(device)
+            if device.type == "cuda" and not torch.cuda.is_available():
                 warnings.warn(
                     f"{type(self).__name__} was fitted on {device}, which this machine "
                     "lacks; it was loaded on the CPU (device_ is now 'cpu').",
                     DeviceWarning,
                     stacklevel=2,
                 )
-                map_location = torch.device("cpu")
-                state["device_"] = map_location
-            state.update(torch.load(io.BytesIO(blob), map_location=map_location, weights_only=False))
+                device = torch.device("cpu")
+            state["device_"] = device
+        if "history_" in state and not isinstance(state["history_"], History):
+            state["history_"] = History(state["history_"])
         super().__setstate__(state)
+        if blob is None:
+            return
+        objs = _from_torch_bytes(blob, map_location=device)
+        module_state = objs.pop("module_", None)
+        optimizer_state = objs.pop("optimizer_", None)
+        for name, value in objs.items():
+            setattr(self, name, value)
+        if module_state is not None:
+            with torch_rng(0, torch.device("cpu")):
+                module, _ = self._build_module(self.input_shape_, weights=None)
+            self.module_ = self._place_module(module)
+            self.module_.load_state_dict(module_state)
+            self.module_.eval()
+            self.optimizer_ = self._make_optimizer()
+            if self.optimizer_ is not None and optimizer_state is not None:
+                self.optimizer_.load_state_dict(optimizer_state)
+            self._after_unpickle()
+
+    def _after_unpickle(self):
+        """Restore what the network's rebuild needs besides weights (hook)."""

@@ -190,8 +190,11 @@ class EpisodeSampler:
         Defaults to the device of ``y`` when it is a tensor, else the CPU.
     adapt_small : bool, default=False
         If False, data too small for the requested episodes raise a
-        ``ValueError``. If True, the episode shrinks to what the data can
-        supply instead (see Notes); this is meant for the tiny data sets of
+        ``ValueError``. If True, classes too small for the requested episodes
+        are left out, and only when fewer than two classes remain does the
+        episode shrink to what the data can supply (see Notes). Callers
+        should report :attr:`dropped_classes_` and :attr:`shared_query_` to
+        the user; shrunk episodes are meant for the tiny data sets of
         scikit-learn's estimator checks, not for real training.
     class_names : sequence, default=None
         The user's label of each class index, used to name classes in
@@ -206,8 +209,14 @@ class EpisodeSampler:
     n_query_ : int
         Effective number of query samples per class.
     shared_query_ : bool
-        True when a class may have a single sample, which is then both its
-        support and its query sample (``adapt_small`` only).
+        True when a sampled class has a single sample, which is then used as
+        both its support and its query sample: that class's query label is
+        visible in the support set (``adapt_small`` only, and only when the
+        episode had to shrink).
+    dropped_classes_ : list of int
+        Sorted class indices (in the encoding of ``y``) that have samples but
+        fewer than ``n_shot + n_query`` of them and are therefore never
+        sampled (``adapt_small`` only; empty when no class was left out).
     n_classes_ : int
         Number of classes episodes are drawn from.
     classes_ : torch.Tensor of int64, shape (n_classes_,)
@@ -215,7 +224,7 @@ class EpisodeSampler:
     counts_ : torch.Tensor of int64, shape (n_classes_,)
         Number of samples of each class of :attr:`classes_`.
     min_count_ : int
-        Size of the smallest class.
+        Size of the smallest class episodes are drawn from.
     order_ : torch.Tensor of int64, shape (n_samples,)
         Row indices of ``y`` sorted by class (stable).
     offsets_ : torch.Tensor of int64, shape (n_classes_,)
@@ -226,20 +235,30 @@ class EpisodeSampler:
     Notes
     -----
     With ``adapt_small=True`` nothing raises unless ``y`` has a single
-    class. Instead:
+    class. Call a class *eligible* when it has at least ``n_shot + n_query``
+    samples. Then:
 
-    * ``n_way_ = min(n_way, n_classes)``;
-    * with ``min_count`` the size of the smallest class,
+    * when at least two classes are eligible, episodes are drawn from the
+      eligible classes only, with the requested shots and queries:
+      ``n_way_ = min(n_way, n_eligible)``, ``n_shot_ = n_shot`` and
+      ``n_query_ = n_query``. The other classes are never sampled and are
+      listed in :attr:`dropped_classes_`. One short class among many thus
+      costs that class, not the shape of every episode;
+    * only when fewer than two classes are eligible does the episode shrink,
+      over all the classes with samples (:attr:`dropped_classes_` is then
+      empty): ``n_way_ = min(n_way, n_classes)`` and, with ``min_count`` the
+      size of the smallest class,
       ``n_shot_ = max(1, min(n_shot, min_count - 1))`` and
       ``n_query_ = max(1, min(n_query, min_count - n_shot_))``, so every
       class can supply disjoint support and query samples when
       ``min_count >= 2``;
-    * when ``min_count == 1`` this degrades further: ``n_shot_ = n_query_ = 1``
+    * when, in that shrunk case, ``min_count == 1``: ``n_shot_ = n_query_ = 1``
       and a class with a single sample uses that same row as its support and
-      its query sample (classes with two or more samples still give two
-      distinct rows). Such episodes leak the query label into the support
-      set; they only keep tiny fits running;
-    * class indices with no sample at all are skipped.
+      its query sample (:attr:`shared_query_` is True; classes with two or
+      more samples still give two distinct rows). Such episodes leak the
+      query label into the support set; they only keep tiny fits running;
+    * class indices with no sample at all are skipped in every case, and
+      not listed in :attr:`dropped_classes_`.
 
     Without ``adapt_small``, no class is ever dropped silently: a class
     index with fewer than ``n_shot + n_query`` samples (including none)
@@ -299,12 +318,23 @@ class EpisodeSampler:
                     "); episodes need at least 2 classes. Add samples of another "
                     "class."
                 )
-            min_count = min(counts_host[c] for c in present)
-            n_way_ = min(n_way, len(present))
-            n_shot_ = max(1, min(n_shot, min_count - 1))
-            n_query_ = max(1, min(n_query, min_count - n_shot_))
+            needed = n_shot + n_query
+            eligible = [c for c in present if counts_host[c] >= needed]
+            if len(eligible) >= 2:
+                # Leave the short classes out rather than shrink every episode.
+                dropped = [c for c in present if counts_host[c] < needed]
+                sampled = eligible
+                min_count = min(counts_host[c] for c in sampled)
+                n_way_, n_shot_, n_query_ = min(n_way, len(sampled)), n_shot, n_query
+            else:
+                dropped, sampled = [], present
+                min_count = min(counts_host[c] for c in sampled)
+                n_way_ = min(n_way, len(sampled))
+                n_shot_ = max(1, min(n_shot, min_count - 1))
+                n_query_ = max(1, min(n_query, min_count - n_shot_))
         else:
-            present = list(range(n_labels))
+            dropped = []
+            sampled = list(range(n_labels))
             n_present = sum(n > 0 for n in counts_host)
             if n_present < n_way:
                 raise ValueError(
@@ -340,19 +370,20 @@ class EpisodeSampler:
         self.n_shot_ = n_shot_
         self.n_query_ = n_query_
         self.min_count_ = min_count
+        self.dropped_classes_ = dropped
         self.shared_query_ = min_count < n_shot_ + n_query_
-        self.n_classes_ = len(present)
-        self._max_count = max(counts_host[c] for c in present)
+        self.n_classes_ = len(sampled)
+        self._max_count = max(counts_host[c] for c in sampled)
 
         # Grouping by class: rows sorted by label, and where each class starts.
         self.order_ = torch.sort(y, stable=True).indices
         starts = torch.cumsum(all_counts, 0) - all_counts
-        if len(present) == n_labels:
+        if len(sampled) == n_labels:
             self.classes_ = torch.arange(n_labels, device=device)
             self.counts_ = all_counts
             self.offsets_ = starts
         else:
-            self.classes_ = torch.tensor(present, dtype=torch.int64, device=device)
+            self.classes_ = torch.tensor(sampled, dtype=torch.int64, device=device)
             self.counts_ = all_counts[self.classes_]
             self.offsets_ = starts[self.classes_]
 

@@ -16,7 +16,10 @@ whose output is a flat ``(batch, n_features)`` embedding.
 from __future__ import annotations
 
 import copy
+import difflib
 import os
+import re
+from collections.abc import Mapping
 from numbers import Integral, Real
 
 import numpy as np
@@ -32,6 +35,7 @@ __all__ = [
     "TorchvisionBackbone",
     "IdentityBackbone",
     "build_backbone",
+    "has_batch_norm",
 ]
 
 
@@ -242,6 +246,21 @@ class _ChannelAdapter(nn.Module):
 
 
 _CLASSIFIER_ATTRS = ("fc", "classifier", "head", "heads")
+_AUX_HEADS = ("AuxLogits", "aux1", "aux2")
+_INIT_WEIGHTS = ("googlenet", "inception_v3")
+
+
+def _drop_aux_heads(model):
+    """Remove googlenet / inception_v3 auxiliary classifiers.
+
+    With them, train mode returns ``(logits, aux_logits...)`` tuples instead of
+    one tensor; they only serve ImageNet training.
+    """
+    if getattr(model, "aux_logits", False):
+        model.aux_logits = False
+        for attr in _AUX_HEADS:
+            if hasattr(model, attr):
+                setattr(model, attr, None)
 
 
 class TorchvisionBackbone(_BackboneConfig):
@@ -250,15 +269,16 @@ class TorchvisionBackbone(_BackboneConfig):
     Parameters
     ----------
     name : str, default="resnet18"
-        A name from :func:`torchvision.models.list_models`.
+        A name from ``torchvision.models.list_models(module=torchvision.models)``.
 
     Notes
     -----
     The final classifier (``fc``, ``classifier``, ``head`` or ``heads``) is
-    replaced by the identity, so the module returns the pooled features.
-    One-channel images are repeated to three channels. Pretrained weights
-    expect the preprocessing they were trained with (for ImageNet weights,
-    ``weights.transforms()``); scale your inputs accordingly.
+    replaced by the identity, so the module returns the pooled features; the
+    auxiliary classifiers of ``"googlenet"`` and ``"inception_v3"`` are
+    dropped. One-channel images are repeated to three channels. Pretrained
+    weights expect the preprocessing they were trained with (for ImageNet
+    weights, ``weights.transforms()``); scale your inputs accordingly.
 
     Examples
     --------
@@ -281,9 +301,11 @@ class TorchvisionBackbone(_BackboneConfig):
         ----------
         input_shape : tuple
             ``(C, H, W)`` of one image, with C of 1 or 3.
-        weights : str or None, default=None
+        weights : str, path-like or None, default=None
             A torchvision weights name (``"DEFAULT"``, ``"IMAGENET1K_V1"``),
-            a local file holding the model's state dict, or None.
+            a local file holding the model's state dict (``~`` is expanded;
+            a ``module.``-style key prefix and the classifier's keys are
+            skipped), or None.
 
         Returns
         -------
@@ -292,52 +314,229 @@ class TorchvisionBackbone(_BackboneConfig):
         import torchvision
 
         self._check()
-        if self.name not in torchvision.models.list_models():
+        names = torchvision.models.list_models(module=torchvision.models)
+        if self.name not in names:
+            close = difflib.get_close_matches(self.name, [*_NAMED, *names], n=3)
+            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
             raise ValueError(
                 f"backbone={self.name!r} is neither 'mlp', 'conv4', 'identity' nor a "
-                "torchvision classification model; see torchvision.models.list_models()."
+                "torchvision classification model; see "
+                f"torchvision.models.list_models(module=torchvision.models).{hint}"
             )
         if len(input_shape) != 3 or input_shape[0] not in (1, 3):
             raise ValueError(
                 f"torchvision model {self.name!r} needs images with 1 or 3 channels: pass "
                 f"input_shape=(C, H, W) or N-D image arrays; got samples of shape {input_shape}."
             )
-        local = weights is not None and os.path.isfile(str(weights))
-        tv_weights = None if (weights is None or local) else weights
+        path = _weights_file(weights, torchvision_name=self.name)
+        tv_weights = weights if path is None else None
+        # googlenet and inception_v3 warn unless init_weights is given, and refuse
+        # it together with torchvision weights
+        init = tv_weights is None and self.name in _INIT_WEIGHTS
+        kwargs = {"init_weights": True} if init else {}
         try:
-            model = torchvision.models.get_model(self.name, weights=tv_weights)
+            model = torchvision.models.get_model(self.name, weights=tv_weights, **kwargs)
         except (OSError, RuntimeError) as exc:  # offline, or a broken cache
             raise ValueError(
                 f"Could not fetch torchvision weights {weights!r} for {self.name!r} ({exc}). "
                 "Without a network, pass weights= the path of a local state-dict file."
             ) from exc
         except (ValueError, KeyError) as exc:
+            names = ["DEFAULT", *(w.name for w in torchvision.models.get_model_weights(self.name))]
             raise ValueError(
-                f"weights={weights!r} is not a weights name of {self.name!r} nor an existing "
-                f"file ({exc})."
+                f"weights={weights!r} is not a weights name of {self.name!r} ({', '.join(names)}) "
+                f"nor an existing file (no file at {os.path.abspath(os.path.expanduser(weights))})."
+                " Pass one of these weights names or the path of a local state-dict file."
             ) from exc
-        if local:
-            model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        for attr in _CLASSIFIER_ATTRS:
-            if isinstance(getattr(model, attr, None), nn.Module):
-                setattr(model, attr, nn.Identity())
-                break
+        _drop_aux_heads(model)
+        classifier = next(
+            (a for a in _CLASSIFIER_ATTRS if isinstance(getattr(model, a, None), nn.Module)), None
+        )
+        if classifier is not None:
+            setattr(model, classifier, nn.Identity())
+        if path is not None:
+            # full torchvision state dicts hold the classifier and auxiliary heads dropped above
+            ignore = tuple(f"{a}." for a in (classifier, *_AUX_HEADS) if a is not None)
+            _load_state_dict(model, path, ignore=ignore)
         return _ChannelAdapter(model, repeat=input_shape[0] == 1)
+
+    def _size_hint(self, module):
+        """How to resize images that ``module`` (built by :meth:`build`) refuses."""
+        import torchvision
+
+        exact = getattr(module.model, "image_size", None)  # ViTs take exactly their image_size
+        if exact:
+            return f"Resize images to exactly {exact}x{exact}, or pick"
+        weights = torchvision.models.get_model_weights(self.name)
+        h, w = next(iter(weights)).meta.get("min_size", (1, 1))
+        return f"Resize images to at least {h}x{w}, or pick" if h * w > 1 else "Pick"
 
 
 _NAMED = {"mlp": MLPBackbone, "conv4": Conv4Backbone, "identity": IdentityBackbone}
 
 
-def _load_local(module, weights):
+def _weights_file(weights, torchvision_name=None):
+    """The local file ``weights`` names; None for None or a torchvision weights name."""
     if weights is None:
-        return module, False
-    if not os.path.isfile(str(weights)):
+        return None
+    path = os.path.expanduser(os.fspath(weights))
+    if os.path.isfile(path):
+        return path
+    if torchvision_name is not None and isinstance(weights, str):
+        return None  # a weights name, checked by torchvision
+    names = (
+        f"or a weights name of {torchvision_name!r} such as 'DEFAULT'"
+        if torchvision_name is not None
+        else "or None; only torchvision models take weights names"
+    )
+    raise ValueError(
+        f"weights={weights!r}: no file at {os.path.abspath(path)}. Pass the path of a local "
+        f"state-dict file (saved with torch.save(module.state_dict(), path)) {names}."
+    )
+
+
+def _read_state_dict(path):
+    """Load a state dict with ``weights_only=True``; never unpickle arbitrary objects."""
+    save_hint = "save weights with torch.save(module.state_dict(), path)"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        with open(path, "rb") as f:
+            head = f.read(2)
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        # torch.save writes a zip archive whose pickle names the classes it needs;
+        # pickle.dump and joblib.dump write a bare pickle: PROTO (0x80), version 2-5
+        bare = len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+        if found or bare:
+            what = f"a pickled {found.group(1)}" if found else "an object pickled by pickle/joblib"
+            raise ValueError(
+                f"{path} holds {what}: a pickled object, not a state dict, and weights are only "
+                "loaded with weights_only=True. To reuse a fitted sklearn_meta estimator pass "
+                "it as backbone= itself; otherwise save its network's weights with "
+                "torch.save(module.state_dict(), path)."
+            ) from exc
+        # weights_only errors wrap the unpickler's own, shorter message
+        inner = exc.__cause__ or exc.__context__ or exc
+        reason = f"{type(inner).__name__}: {str(inner).strip() or 'no data'}".splitlines()[0][:200]
         raise ValueError(
-            f"weights={weights!r}: only torchvision models take weights names; for this "
-            "backbone pass the path of a local state-dict file, or None."
+            f"could not read {path} as a torch state dict ({reason}); {save_hint}."
+        ) from exc
+    if isinstance(state, Mapping) and not all(isinstance(v, torch.Tensor) for v in state.values()):
+        # a training checkpoint: {"state_dict": ..., "epoch": ...}
+        state = next((state[k] for k in ("state_dict", "model_state_dict") if k in state), state)
+    if not isinstance(state, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise ValueError(
+            f"{path} holds a {type(state).__name__}, not a state dict (a dict of named "
+            f"tensors); {save_hint}."
         )
-    module.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    return module, True
+    return state
+
+
+def _load_state_dict(module, path, ignore=()):
+    """Load the state dict in file ``path`` into ``module``, in place.
+
+    Keys may carry a prefix (``module.`` from DataParallel, ``features.``, ...):
+    the prefix under which most keys match is stripped, and keys outside it
+    (such as the head of a whole saved network) are left out. Keys starting
+    with a prefix in ``ignore`` (dropped classifier heads) are left out too.
+    """
+    state = _read_state_dict(path)
+    expected = module.state_dict()
+    prefixes = {""} | {k[: m.end()] for k in state for m in re.finditer(r"\.", k)}
+
+    def strip(prefix):
+        return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+    # most matching keys first, then the shortest prefix
+    prefix = max(sorted(prefixes, key=len), key=lambda p: len(strip(p).keys() & expected.keys()))
+    found = {k: v for k, v in strip(prefix).items() if not k.startswith(ignore)}
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    mismatched = [
+        f"{k!r} {list(v.shape)} (expected {list(expected[k].shape)})"
+        for k, v in found.items()
+        if k in expected and v.shape != expected[k].shape
+    ]
+    if missing or unexpected or mismatched:
+        listed = "; ".join(
+            f"{name}: {', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''}"
+            for name, keys in [
+                ("missing", [repr(k) for k in missing]),
+                ("unexpected", [repr(k) for k in unexpected]),
+                ("shape-mismatched", mismatched),
+            ]
+            if keys
+        )
+        raise ValueError(
+            f"The weights in {path} were saved from a different architecture than this "
+            f"backbone ({listed}). Pass the same backbone config the weights were saved from."
+        )
+    module.load_state_dict(found)
+
+
+def _load_local(module, weights):
+    path = _weights_file(weights)
+    if path is not None:
+        _load_state_dict(module, path)
+    return module, path is not None
+
+
+def _probe(module, input_shape, backbone):
+    """Run two dummy samples through ``module``; return the embedding width."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            out = module(torch.zeros(2, *input_shape))
+    except (RuntimeError, ValueError, AssertionError) as exc:
+        if isinstance(backbone, TorchvisionBackbone):
+            what, fix = repr(backbone.name), backbone._size_hint(module)
+        else:
+            what, fix = type(backbone).__name__, "Pass samples of the shape it expects, or pick"
+        raise ValueError(
+            f"The backbone {what} cannot take samples of shape {input_shape} ({exc}). {fix} "
+            "another backbone such as 'resnet18' for images, 'conv4' for small images or "
+            "'mlp' for rows."
+        ) from exc
+    finally:
+        module.train(was_training)
+    if not isinstance(out, torch.Tensor) or out.ndim != 2:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(
+            f"The backbone must return (batch, n_features) embeddings; it returned {got} for "
+            f"samples of shape {input_shape}. Add nn.Flatten()."
+        )
+    return int(out.shape[1])
+
+
+def has_batch_norm(module):
+    """Whether ``module`` holds any batch normalisation layer.
+
+    Batch normalisation needs more than one sample per batch in train mode,
+    and its running statistics change whenever the module trains.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The module to inspect, with all its submodules.
+
+    Returns
+    -------
+    bool
+        True when a ``BatchNorm1d``/``2d``/``3d``, ``SyncBatchNorm`` or lazy
+        variant is among its submodules.
+
+    Examples
+    --------
+    >>> from sklearn_meta.backbones import Conv4Backbone, MLPBackbone, has_batch_norm
+    >>> has_batch_norm(Conv4Backbone().build((1, 28, 28)))
+    True
+    >>> has_batch_norm(MLPBackbone().build((64,)))
+    False
+    """
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 
 def build_backbone(backbone, input_shape, *, weights=None):
@@ -352,8 +551,10 @@ def build_backbone(backbone, input_shape, *, weights=None):
         ``"auto"`` picks ``"conv4"`` for images and ``"mlp"`` for rows.
     input_shape : tuple
         Shape of one sample as the module receives it.
-    weights : str or None, default=None
-        torchvision weights name or local state-dict file.
+    weights : str, path-like or None, default=None
+        torchvision weights name or local state-dict file, always loaded with
+        ``weights_only=True``. A prefix of its keys (``module.``,
+        ``features.``, ...) is stripped when that makes them match.
 
     Returns
     -------
@@ -376,6 +577,7 @@ def build_backbone(backbone, input_shape, *, weights=None):
         module, pretrained = _load_local(backbone.build(input_shape), weights)
     elif isinstance(backbone, nn.Module):
         module, _ = _load_local(copy.deepcopy(backbone), weights)
+        _drop_aux_heads(module)
         pretrained = True
     elif hasattr(backbone, "_feature_extractor"):
         fitted_shape = getattr(backbone, "input_shape_", None)
@@ -392,22 +594,7 @@ def build_backbone(backbone, input_shape, *, weights=None):
             "name, a backbone config (MLPBackbone, ...), a torch.nn.Module or a fitted "
             f"sklearn_meta estimator; got {type(backbone).__name__}."
         )
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad():
-            out = module(torch.zeros(2, *input_shape))
-    except RuntimeError as exc:
-        raise ValueError(
-            f"The backbone cannot take samples of shape {input_shape}: {exc}"
-        ) from exc
-    module.train(was_training)
-    if out.ndim != 2:
-        raise ValueError(
-            f"The backbone must return (batch, n_features) embeddings; it returned shape "
-            f"{tuple(out.shape)} for samples of shape {input_shape}. Add nn.Flatten()."
-        )
-    return module, int(out.shape[1]), pretrained
+    return module, _probe(module, input_shape, backbone), pretrained
 
 
 def module_blocks(module):

@@ -258,7 +258,34 @@ def _contiguous_labels(labels):
     return rank[inverse.ravel()].astype(np.int64), uniques[order]
 
 
-def _describe(subset, split, resize, rotations, n_samples, n_classes, source):
+def _check_disjoint_from(disjoint_from):
+    """``disjoint_from`` as a tuple of shipped subset names."""
+    if disjoint_from is None:
+        return ()
+    names = (disjoint_from,) if isinstance(disjoint_from, str) else disjoint_from
+    try:
+        names = tuple(names)
+    except TypeError:
+        names = None
+    if names is None or not all(isinstance(n, str) and n in _PACKAGED for n in names):
+        raise ValueError(
+            "disjoint_from must name shipped subsets, 'small1' and/or 'small2' "
+            f"(a string or a list of them); got {disjoint_from!r}"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def _alphabets_of(names):
+    """Sorted alphabet names of the shipped subsets ``names``."""
+    alphabets = set()
+    for name in names:
+        alphabets.update(_read_packaged(_PACKAGED[name], ["alphabet"])["alphabet"].astype(str))
+    return sorted(alphabets)
+
+
+def _describe(
+    subset, split, resize, rotations, n_samples, n_classes, source, excluded=None
+):
     what = f"subset={subset!r}"
     if split is not None:
         what += f", split={split!r}"
@@ -288,6 +315,13 @@ def _describe(subset, split, resize, rotations, n_samples, n_classes, source):
             "ProtoNet code (jakesnell/prototypical-networks, MIT): train 1028, "
             "val 172, test 423 characters."
         )
+    if excluded:
+        names, alphabets = excluded
+        lines.append(
+            f"Left out: the alphabets also in {' and '.join(names)} "
+            f"({', '.join(alphabets) or 'none'}), so no alphabet, character or "
+            f"image is shared with {'them' if len(names) > 1 else 'it'}."
+        )
     lines += ["", f"License: {_OMNIGLOT_LICENSE}", f"Reference: {_OMNIGLOT_CITATION}"]
     return "\n".join(lines)
 
@@ -300,6 +334,7 @@ def load_omniglot(
     resize="lanczos",
     split=None,
     rotations=False,
+    disjoint_from=None,
     data_home=None,
     download=False,
 ):
@@ -319,7 +354,10 @@ def load_omniglot(
         - ``"small1"``: the official ``images_background_small1`` subset,
           5 alphabets, 136 characters, 2720 images (shipped).
         - ``"small2"``: the official ``images_background_small2`` subset,
-          5 alphabets, 156 characters, 3120 images (shipped).
+          5 alphabets, 156 characters, 3120 images (shipped). It shares the
+          Greek and Latin alphabets with ``"small1"`` (50 identical
+          characters, 1000 identical images); to test on characters a model
+          fitted on ``"small1"`` never saw, pass ``disjoint_from="small1"``.
         - ``"background"``: the official background set, 30 alphabets, 964
           characters, 19280 images.
         - ``"evaluation"``: the official evaluation set, 20 alphabets, 659
@@ -345,6 +383,15 @@ def load_omniglot(
         by 0, 90, 180 and 270 degrees (counter-clockwise, :func:`numpy.rot90`).
         This is the augmentation of Vinyals et al. (2016) and Snell et al.
         (2017); it multiplies the number of classes and images by 4.
+    disjoint_from : {"small1", "small2"} or list of them, default=None
+        Leave out every alphabet present in the named shipped subset(s): the
+        result then shares no alphabet, character or image with them, which
+        is what few-shot evaluation on "new characters" needs. The remaining
+        classes are renumbered ``0 .. n_classes - 1`` in file order. For
+        example ``load_omniglot("small2", disjoint_from="small1")`` keeps the
+        Japanese (katakana), Sanskrit and Tagalog alphabets of ``"small2"``
+        (106 characters, 2120 images) and drops its Greek and Latin, which
+        ``"small1"`` holds too. Works with every ``subset``.
     data_home : str or path-like, default=None
         Folder holding ``omniglot.npz``, searched first. Only used for the
         full-set subsets.
@@ -392,7 +439,8 @@ def load_omniglot(
         If a full-set subset is asked for, ``omniglot.npz`` is in none of the
         searched folders and ``download=False``.
     ValueError
-        If an argument is not one of its allowed values.
+        If an argument is not one of its allowed values, or ``disjoint_from``
+        leaves no image.
 
     See Also
     --------
@@ -460,6 +508,15 @@ def load_omniglot(
     >>> X.shape, int(y.max()), np.unique(X).tolist()
     ((3120, 784), 155, [0.0, 1.0])
 
+    Characters from alphabets that ``"small1"`` does not hold, to evaluate a
+    model fitted on ``"small1"`` on truly new characters:
+
+    >>> novel = load_omniglot("small2", disjoint_from="small1")
+    >>> np.unique(novel.alphabet).tolist()
+    ['Japanese_(katakana)', 'Sanskrit', 'Tagalog']
+    >>> novel.data.shape, len(novel.target_names)
+    ((2120, 784), 106)
+
     The full set, here the test classes of the Vinyals split with rotations,
     needs ``omniglot.npz`` (see Notes):
 
@@ -489,6 +546,7 @@ def load_omniglot(
     ):
         if not isinstance(value, (bool, np.bool_)):
             raise ValueError(f"{name} must be True or False; got {value!r}")
+    disjoint_from = _check_disjoint_from(disjoint_from)
 
     image_key = _IMAGE_KEY[resize]
     if subset in _PACKAGED:
@@ -526,6 +584,20 @@ def load_omniglot(
             class_ok = np.isin(arrays["class_vinyals_split"], wanted)
             mask = class_ok[arrays["character"]]
 
+    excluded = None
+    if disjoint_from:
+        left_out = _alphabets_of(disjoint_from)
+        alphabets = arrays["alphabet"].astype(str)
+        shared = np.isin(alphabets, left_out)
+        selected = np.ones(shared.shape, dtype=bool) if isinstance(mask, slice) else mask
+        if not (selected & ~shared).any():
+            raise ValueError(
+                f"disjoint_from={list(disjoint_from)!r} leaves no image of "
+                f"subset={subset!r}: all its alphabets are among "
+                f"{', '.join(left_out)}. Choose another subset."
+            )
+        excluded = (disjoint_from, np.unique(alphabets[selected & shared]).tolist())
+        mask = selected & ~shared
     images_u8 = arrays[image_key][mask]
     character = arrays["character"][mask]
     alphabet = arrays["alphabet"][mask].astype(str)
@@ -555,7 +627,14 @@ def load_omniglot(
     target = target.astype(np.int64)
 
     descr = _describe(
-        subset, split, resize, bool(rotations), images.shape[0], len(target_names), source
+        subset,
+        split,
+        resize,
+        bool(rotations),
+        images.shape[0],
+        len(target_names),
+        source,
+        excluded,
     )
     frame = None
     if as_frame:

@@ -16,6 +16,8 @@ pieces here make scikit-learn's tools measure exactly that:
 
 from __future__ import annotations
 
+import functools
+import inspect
 from numbers import Integral
 
 import numpy as np
@@ -153,6 +155,62 @@ def _take(X, idx):
     return np.asarray(X)[idx]
 
 
+_RESPONSE_METHODS = ("predict", "predict_proba")
+
+# sklearn metrics that take class probabilities or scores, never labels
+_PROBABILITY_METRICS = frozenset(
+    {
+        "log_loss",
+        "brier_score_loss",
+        "roc_auc_score",
+        "average_precision_score",
+        "top_k_accuracy_score",
+        "d2_log_loss_score",
+        "d2_brier_score",
+    }
+)
+
+
+def _metric_name(score_func):
+    func = score_func
+    while isinstance(func, functools.partial):
+        func = func.func
+    return getattr(func, "__name__", type(func).__name__)
+
+
+def _check_response_method(score_func, response_method):
+    """Validate ``response_method`` against ``score_func``; return the metric name."""
+    if not isinstance(response_method, str) or response_method not in _RESPONSE_METHODS:
+        raise ValueError(
+            "response_method must be 'predict' or 'predict_proba'; got "
+            f"{response_method!r}."
+        )
+    name = _metric_name(score_func)
+    if response_method == "predict" and name in _PROBABILITY_METRICS:
+        raise ValueError(
+            f"{name} scores class probabilities, but response_method='predict' "
+            "would pass it predicted labels. Pass response_method='predict_proba'."
+        )
+    return name
+
+
+def _accepts(score_func, param):
+    try:
+        params = inspect.signature(score_func).parameters
+    except (TypeError, ValueError):  # builtins and other opaque callables
+        return False
+    return param in params or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()
+    )
+
+
+def _adapted_proba(adapted, X_query, labels):
+    """``adapted.predict_proba(X_query)`` with its columns in ``labels`` order."""
+    proba = np.asarray(adapted.predict_proba(X_query), dtype=np.float64)
+    position = {label: i for i, label in enumerate(adapted.classes_)}
+    return proba[:, [position[label] for label in labels]]
+
+
 def evaluate_episodes(
     estimator,
     X,
@@ -163,6 +221,7 @@ def evaluate_episodes(
     n_query=15,
     n_episodes=600,
     score_func=accuracy_score,
+    response_method="predict",
     confidence=0.95,
     random_state=None,
     **score_kwargs,
@@ -188,14 +247,29 @@ def evaluate_episodes(
     n_episodes : int, default=600
         Number of episodes.
     score_func : callable, default=accuracy_score
-        ``score_func(y_true, y_pred, **score_kwargs)`` for one episode.
+        ``score_func(y_true, y_pred, **score_kwargs)`` for one episode, where
+        ``y_pred`` is what ``response_method`` gives.
+    response_method : {"predict", "predict_proba"}, default="predict"
+        What the metric is given, as in
+        :func:`sklearn.metrics.make_scorer`. ``"predict"``: the predicted
+        label of each query. ``"predict_proba"``: the query's class
+        probabilities, of shape ``(n_way * n_query, n_way)``, with columns in
+        the sorted order of the episode's classes (the ``classes_`` of the
+        adapted estimator); when ``score_func`` takes a ``labels`` argument
+        it receives those classes, so the metric always sees every class of
+        the episode. In 2-way episodes the metric gets, as from scikit-learn's
+        scorers, only the probability of the second class, and that class as
+        ``pos_label`` when it takes one. Use it for ``log_loss``,
+        ``roc_auc_score`` (with ``multi_class="ovr"`` beyond 2-way),
+        ``brier_score_loss``, ``top_k_accuracy_score``.
     confidence : float, default=0.95
         Level of the normal-approximation confidence interval of the mean.
     random_state : int, RandomState instance or None, default=None
         Draw of the episodes; the same value gives the same episodes for any
         estimator, so models are compared on identical tasks.
     **score_kwargs : dict
-        Passed to ``score_func`` (e.g. ``average="macro"``).
+        Passed to ``score_func`` (e.g. ``average="macro"``); they take
+        precedence over the ``labels`` and ``pos_label`` set above.
 
     Returns
     -------
@@ -208,7 +282,9 @@ def evaluate_episodes(
     ------
     ValueError
         When the data cannot supply the episodes, naming the class and the
-        fix.
+        fix; when ``score_func`` is a probability metric (``log_loss``,
+        ``roc_auc_score``, ...) or fails on what it was given, naming the
+        ``response_method`` that fits it.
 
     Examples
     --------
@@ -221,7 +297,17 @@ def evaluate_episodes(
     ...                         n_episodes=100, random_state=0)
     >>> res.scores.shape, bool(0.5 < res.mean < 1), bool(res.ci_low < res.mean < res.ci_high)
     ((100,), True, True)
+
+    A metric of probabilities, such as the log-loss:
+
+    >>> from sklearn.metrics import log_loss
+    >>> res = evaluate_episodes(clf, X[y >= 5], y[y >= 5], n_way=5, n_shot=1,
+    ...                         n_episodes=20, score_func=log_loss,
+    ...                         response_method="predict_proba", random_state=0)
+    >>> bool(res.mean > 0)
+    True
     """
+    metric_name = _check_response_method(score_func, response_method)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1); got {confidence!r}.")
     y = np.asarray(y)
@@ -241,17 +327,36 @@ def evaluate_episodes(
     # global class of each episode-local label: that of its first support sample
     episode_classes = torch.as_tensor(codes)[s_idx[:, ::n_shot]].numpy()  # (E, n_way)
     q_idx_np = q_idx.numpy()
+    s_idx_np = s_idx.numpy()
     y_true = y[q_idx_np]
-    if hasattr(final, "_predict_episodes"):
-        # number the episode classes in sorted order, as adapt() does, so that
-        # tied scores resolve to the same class as in the adapt/predict loop
-        rank = np.argsort(np.argsort(episode_classes, axis=1), axis=1)
+    proba = response_method == "predict_proba"
+    # number the episode classes in sorted order, as adapt() does, so that
+    # tied scores resolve to the same class as in the adapt/predict loop and
+    # probability columns follow the sorted classes
+    rank = np.argsort(np.argsort(episode_classes, axis=1), axis=1)
+    episode_classes = np.sort(episode_classes, axis=1)
+    batched = "_predict_episodes_proba" if proba else "_predict_episodes"
+    if hasattr(final, batched):
+        # one batched call: (E, n_query_total) local labels, or
+        # (E, n_query_total, n_way) probabilities, for the ranked s_y
         s_y = torch.as_tensor(np.take_along_axis(rank, s_y.numpy(), axis=1))
-        episode_classes = np.sort(episode_classes, axis=1)
-        local = final._predict_episodes(Xf, s_idx, s_y, q_idx, n_way).cpu().numpy()
-        y_pred = classes[np.take_along_axis(episode_classes, local, axis=1)]
+        out = getattr(final, batched)(Xf, s_idx, s_y, q_idx, n_way).cpu().numpy()
+        if proba:
+            y_pred = out.astype(np.float64, copy=False)
+        else:
+            y_pred = classes[np.take_along_axis(episode_classes, out, axis=1)]
+    elif proba:
+        y_pred = np.stack(
+            [
+                _adapted_proba(
+                    final.adapt(_take(Xf, s_idx_np[e]), y[s_idx_np[e]]),
+                    _take(Xf, q_idx_np[e]),
+                    classes[episode_classes[e]],
+                )
+                for e in range(n_episodes)
+            ]
+        )
     else:
-        s_idx_np = s_idx.numpy()
         y_pred = np.stack(
             [
                 final.adapt(_take(Xf, s_idx_np[e]), y[s_idx_np[e]]).predict(
@@ -260,11 +365,17 @@ def evaluate_episodes(
                 for e in range(n_episodes)
             ]
         )
-    if score_func is accuracy_score and not score_kwargs:
+    if not proba and score_func is accuracy_score and not score_kwargs:
         scores = (y_true == y_pred).mean(axis=1)
     else:
         scores = np.array(
-            [score_func(y_true[e], y_pred[e], **score_kwargs) for e in range(n_episodes)],
+            [
+                _score_episode(
+                    score_func, metric_name, response_method, y_true[e], y_pred[e],
+                    classes[episode_classes[e]], score_kwargs,
+                )
+                for e in range(n_episodes)
+            ],
             dtype=np.float64,
         )
     mean = float(scores.mean())
@@ -285,27 +396,67 @@ def evaluate_episodes(
     )
 
 
+def _score_episode(score_func, name, response_method, y_true, y_pred, labels, kwargs):
+    """``score_func`` on one episode; a failure names the response_method to use."""
+    if response_method == "predict_proba":
+        extra = {}
+        if _accepts(score_func, "labels"):
+            extra["labels"] = labels
+        if len(labels) == 2:
+            # sklearn's binary convention: the probability of the second class
+            y_pred = y_pred[:, 1]
+            if _accepts(score_func, "pos_label"):
+                extra["pos_label"] = labels[1]
+        kwargs = {**extra, **kwargs}
+    try:
+        return score_func(y_true, y_pred, **kwargs)
+    except ValueError as exc:
+        if response_method == "predict":
+            hint = (
+                "If it scores class probabilities (like log_loss or "
+                "roc_auc_score), pass response_method='predict_proba'."
+            )
+        else:
+            hint = (
+                "It was given class probabilities; if it scores predicted "
+                "labels (like accuracy_score), pass response_method='predict'."
+            )
+        raise ValueError(
+            f"score_func {name} failed on an episode with "
+            f"response_method={response_method!r}: {exc} {hint}"
+        ) from exc
+
+
 class _EpisodicScorer:
     """Callable ``scorer(estimator, X, y)`` averaging a metric over episodes."""
 
-    def __init__(self, score_func, sign, kwargs, score_kwargs):
+    def __init__(self, score_func, sign, kwargs, score_kwargs, response_method="predict"):
         self._score_func = score_func
         self._sign = sign
         self._kwargs = kwargs
         self._score_kwargs = score_kwargs
+        self._response_method = response_method
 
     def __call__(self, estimator, X, y, sample_weight=None):
         if sample_weight is not None:
             raise ValueError("The episodic scorer does not take sample_weight.")
         result = evaluate_episodes(
-            estimator, X, y, score_func=self._score_func, **self._kwargs, **self._score_kwargs
+            estimator,
+            X,
+            y,
+            score_func=self._score_func,
+            response_method=self._response_method,
+            **self._kwargs,
+            **self._score_kwargs,
         )
         return self._sign * result.mean
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in {**self._kwargs, **self._score_kwargs}.items())
+        if self._response_method != "predict":
+            args += f", response_method={self._response_method!r}"
         sign = "" if self._sign > 0 else ", greater_is_better=False"
-        return f"make_episodic_scorer({self._score_func.__name__}, {args}{sign})"
+        return f"make_episodic_scorer({_metric_name(self._score_func)}, {args}{sign})"
 
 
 def make_episodic_scorer(
@@ -317,6 +468,7 @@ def make_episodic_scorer(
     n_episodes=100,
     random_state=0,
     greater_is_better=True,
+    response_method="predict",
     **score_kwargs,
 ):
     """Make a ``scoring=`` callable that measures few-shot generalisation.
@@ -330,7 +482,8 @@ def make_episodic_scorer(
     Parameters
     ----------
     score_func : callable, default=accuracy_score
-        Any ``metric(y_true, y_pred, **kwargs)`` of :mod:`sklearn.metrics`.
+        Any ``metric(y_true, y_pred, **kwargs)`` of :mod:`sklearn.metrics`;
+        metrics of probabilities need ``response_method="predict_proba"``.
     n_way, n_shot, n_query : int, default=5, 1, 15
         Episode shape.
     n_episodes : int, default=100
@@ -340,6 +493,14 @@ def make_episodic_scorer(
         grid search on the same episodes.
     greater_is_better : bool, default=True
         False for losses: the scorer then returns the negated mean.
+    response_method : {"predict", "predict_proba"}, default="predict"
+        What ``score_func`` is given for the queries of an episode: the
+        predicted labels, or the class probabilities (columns in the sorted
+        order of the episode's classes, passed as ``labels=`` to a metric
+        that takes them); as in :func:`sklearn.metrics.make_scorer`, see
+        :func:`evaluate_episodes`. A metric known to need probabilities
+        (``log_loss``, ``roc_auc_score``, ``brier_score_loss``, ...) with
+        ``"predict"`` raises a ``ValueError`` here.
     **score_kwargs : dict
         Passed to ``score_func``.
 
@@ -361,9 +522,17 @@ def make_episodic_scorer(
     ...                          cv=ClassDisjointKFold(3), scoring=scorer)
     >>> scores.shape
     (3,)
+
+    The log-loss of the episodes' class probabilities, negated as for any
+    loss (``GridSearchCV`` maximises):
+
+    >>> from sklearn.metrics import log_loss
+    >>> neg_log_loss = make_episodic_scorer(log_loss, n_way=3, greater_is_better=False,
+    ...                                     response_method="predict_proba")
     """
     if not callable(score_func):
         raise ValueError(f"score_func must be a metric function; got {score_func!r}.")
+    _check_response_method(score_func, response_method)
     kwargs = dict(
         n_way=n_way,
         n_shot=n_shot,
@@ -371,4 +540,6 @@ def make_episodic_scorer(
         n_episodes=n_episodes,
         random_state=random_state,
     )
-    return _EpisodicScorer(score_func, 1 if greater_is_better else -1, kwargs, score_kwargs)
+    return _EpisodicScorer(
+        score_func, 1 if greater_is_better else -1, kwargs, score_kwargs, response_method
+    )

@@ -138,6 +138,109 @@ def test_missing_full_set(tmp_path, monkeypatch):
 
 
 # --------------------------------------------------------------------------
+# disjoint_from: evaluation classes from alphabets never seen in training
+# --------------------------------------------------------------------------
+def _image_bytes(bunch):
+    return {image.tobytes() for image in bunch.images}
+
+
+def test_small1_and_small2_overlap():
+    # the reason for disjoint_from: the two shipped subsets share two whole
+    # alphabets, 50 characters and 1000 byte-identical images
+    small1, small2 = load_omniglot("small1"), load_omniglot("small2")
+    assert set(small1.alphabet) & set(small2.alphabet) == {"Greek", "Latin"}
+    assert len(set(small1.target_names) & set(small2.target_names)) == 50
+    seen = _image_bytes(small1)
+    assert sum(image.tobytes() in seen for image in small2.images) == 1000
+
+
+@pytest.mark.parametrize("resize", ["lanczos", "nearest"])
+def test_disjoint_from_small1_shares_no_alphabet_and_no_image(resize):
+    small1 = load_omniglot("small1", resize=resize)
+    small2 = load_omniglot("small2", resize=resize)
+    novel = load_omniglot("small2", disjoint_from="small1", resize=resize)
+    assert set(novel.alphabet) == {"Japanese_(katakana)", "Sanskrit", "Tagalog"}
+    assert not set(novel.alphabet) & set(small1.alphabet)
+    assert not set(novel.target_names) & set(small1.target_names)
+    assert not _image_bytes(novel) & _image_bytes(small1)
+    # everything else of small2 is kept, in file order, relabelled 0..105
+    assert novel.data.shape == (2120, 784)
+    keep = ~np.isin(small2.alphabet, ["Greek", "Latin"])
+    np.testing.assert_array_equal(novel.images, small2.images[keep])
+    np.testing.assert_array_equal(novel.drawer, small2.drawer[keep])
+    np.testing.assert_array_equal(novel.target_names, np.unique(small2.target_names[
+        small2.target[keep]]))
+    np.testing.assert_array_equal(np.bincount(novel.target), np.full(106, 20))
+    assert np.all(np.diff(novel.target) >= 0)
+    names_alphabet = np.array([n.split("/")[0] for n in novel.target_names])
+    np.testing.assert_array_equal(names_alphabet[novel.target], novel.alphabet)
+    assert "Greek, Latin" in novel.DESCR and "small1" in novel.DESCR
+
+
+def test_disjoint_from_forms():
+    X, y = load_omniglot("small2", disjoint_from="small1", return_X_y=True)
+    X_list, y_list = load_omniglot("small2", disjoint_from=["small1"], return_X_y=True)
+    np.testing.assert_array_equal(X, X_list)
+    np.testing.assert_array_equal(y, y_list)
+    assert X.shape == (2120, 784) and y.max() == 105
+    # small1 without small2's alphabets: Balinese, Early_Aramaic, Korean
+    rest = load_omniglot("small1", disjoint_from="small2", rotations=True)
+    assert set(rest.alphabet) == {"Balinese", "Early_Aramaic", "Korean"}
+    assert len(rest.target_names) == 4 * (136 - 50)
+    np.testing.assert_array_equal(np.unique(rest.target), np.arange(4 * 86))
+    # None and an empty list change nothing
+    plain = load_omniglot("small2", return_X_y=True)[0]
+    np.testing.assert_array_equal(load_omniglot("small2", disjoint_from=[],
+                                                return_X_y=True)[0], plain)
+
+
+@pytest.mark.parametrize(
+    "disjoint_from, match",
+    [
+        ("small3", "disjoint_from must name"),
+        (["small1", "background"], "disjoint_from must name"),
+        (1, "disjoint_from must name"),
+        ("small2", "leaves no image"),
+        (("small1", "small2"), "leaves no image"),
+    ],
+)
+def test_disjoint_from_errors(disjoint_from, match):
+    with pytest.raises(ValueError, match=match):
+        load_omniglot("small2", disjoint_from=disjoint_from)
+
+
+def test_disjoint_from_on_a_full_set_subset(tmp_path):
+    # a stand-in omniglot.npz: 4 characters of 3 alphabets, 2 images each
+    alphabets = ["Greek", "Greek", "Tengwar", "Korean"]
+    names = ["Greek/character01", "Greek/character02", "Tengwar/character01",
+             "Korean/character01"]
+    character = np.repeat(np.arange(4), 2).astype(np.int16)
+    images = (np.arange(8)[:, None, None] * np.ones((1, 28, 28))).astype(np.uint8)
+    np.savez(
+        tmp_path / "omniglot.npz",
+        images=images,
+        images_nearest=images,
+        alphabet=np.array(alphabets)[character],
+        character=character,
+        drawer=np.tile([1, 2], 4).astype(np.int8),
+        background=np.array([True, True, False, True])[character],
+        class_names=np.array(names),
+        class_vinyals_split=np.array(["train", "train", "test", "train"]),
+    )
+    bunch = load_omniglot("all", disjoint_from="small1", data_home=tmp_path)
+    assert list(bunch.target_names) == ["Tengwar/character01"]
+    np.testing.assert_array_equal(bunch.images * 255, images[4:6])
+    background = load_omniglot("background", disjoint_from="small2", data_home=tmp_path)
+    assert list(background.target_names) == ["Korean/character01"]  # Greek is in small2
+    np.testing.assert_array_equal(background.target, [0, 0])
+    train = load_omniglot("vinyals", split="train", disjoint_from=("small2",),
+                          data_home=tmp_path)
+    assert list(train.target_names) == ["Korean/character01"]
+    with pytest.raises(ValueError, match="leaves no image"):  # Greek, Korean: small1
+        load_omniglot("vinyals", split="train", disjoint_from="small1", data_home=tmp_path)
+
+
+# --------------------------------------------------------------------------
 # full set (needs ../shared/data beside the repository)
 # --------------------------------------------------------------------------
 @pytest.fixture(scope="module")
@@ -175,6 +278,17 @@ def test_full_subsets(shared_data, full_npz):
     np.testing.assert_allclose(
         evaluation.images[0], full_npz["images"][19280] / np.float32(255)
     )
+
+
+def test_disjoint_from_on_the_background_set(shared_data):
+    # the shipped subsets are 8 whole alphabets of the background set (50
+    # characters in both); the other 22 alphabets hold 964 - 242 characters
+    rest = load_omniglot("background", disjoint_from=["small1", "small2"],
+                         data_home=shared_data)
+    assert len(set(rest.alphabet)) == 22 and len(rest.target_names) == 722
+    shipped = load_omniglot("small1"), load_omniglot("small2")
+    assert not set(rest.alphabet) & (set(shipped[0].alphabet) | set(shipped[1].alphabet))
+    assert not _image_bytes(rest) & (_image_bytes(shipped[0]) | _image_bytes(shipped[1]))
 
 
 def test_env_variable(shared_data, monkeypatch):

@@ -314,6 +314,55 @@ def test_adapt_small_shrinks_episode(path):
     check_episodes(y, sampler, out, 50)
 
 
+def test_adapt_small_drops_short_classes_instead_of_shrinking(path):
+    # 136 classes of 20 images and one of 3: the short class is left out and
+    # every episode keeps the requested 20-way 5-shot 5-query shape.
+    sizes = [20] * 136
+    sizes[41] = 3
+    y = uneven_labels(sizes)
+    sampler = EpisodeSampler(y, n_way=20, n_shot=5, n_query=5, adapt_small=True)
+    assert (sampler.n_way_, sampler.n_shot_, sampler.n_query_) == (20, 5, 5)
+    assert sampler.dropped_classes_ == [41]
+    assert isinstance(sampler.dropped_classes_, list)
+    assert not sampler.shared_query_
+    assert sampler.n_classes_ == 135 and 41 not in sampler.classes_.tolist()
+    assert sampler.min_count_ == 20
+    out = sampler.sample(gen(0), n_episodes=300)
+    classes = check_episodes(y, sampler, out, 300)
+    assert 41 not in set(classes.reshape(-1).tolist())
+    assert not bool(torch.isin(out[0], torch.as_tensor(np.flatnonzero(y == 41))).any())
+
+
+def test_adapt_small_dropped_classes_are_sorted_and_n_way_caps(path):
+    # two eligible classes (1 and 3) are enough; 0, 2 and 4 are short and
+    # index 5 has no sample at all (skipped, not listed)
+    y = np.repeat(np.arange(6), [2, 6, 1, 9, 4, 0])
+    sampler = EpisodeSampler(y, n_way=5, n_shot=2, n_query=3, adapt_small=True)
+    assert (sampler.n_way_, sampler.n_shot_, sampler.n_query_) == (2, 2, 3)
+    assert sampler.dropped_classes_ == [0, 2, 4]
+    assert sampler.classes_.tolist() == [1, 3]
+    classes = check_episodes(y, sampler, sampler.sample(gen(0), 40), 40)
+    assert set(classes.reshape(-1).tolist()) == {1, 3}
+
+
+def test_adapt_small_one_eligible_class_shrinks_over_all(path):
+    # a single eligible class is not enough: the old shrinking applies to
+    # every present class and nothing is dropped
+    y = uneven_labels([3, 20, 4])
+    sampler = EpisodeSampler(y, n_way=3, n_shot=5, n_query=5, adapt_small=True)
+    assert (sampler.n_way_, sampler.n_shot_, sampler.n_query_) == (3, 2, 1)
+    assert sampler.dropped_classes_ == []
+    assert sampler.n_classes_ == 3
+    check_episodes(y, sampler, sampler.sample(gen(0), 30), 30)
+
+
+def test_dropped_classes_empty_without_adapt_small_or_short_classes():
+    y = uneven_labels([6, 6, 6])
+    assert EpisodeSampler(y, n_way=2, n_shot=2, n_query=2).dropped_classes_ == []
+    sampler = EpisodeSampler(y, n_way=2, n_shot=2, n_query=2, adapt_small=True)
+    assert sampler.dropped_classes_ == []
+
+
 def test_adapt_small_keeps_request_when_data_suffice():
     y = uneven_labels([10, 10, 10])
     sampler = EpisodeSampler(y, n_way=2, n_shot=2, n_query=3, adapt_small=True)
@@ -395,12 +444,19 @@ def test_large_class_uses_bounded_memory():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-@pytest.mark.parametrize("adapt", [False, True])
+@pytest.mark.parametrize("adapt", ["off", "drop", "shrink"])
 def test_cuda_sampling_does_not_sync(path, adapt):
-    y = torch.arange(300, device="cuda").repeat_interleave(20)
-    if adapt:
+    # "drop": a single-sample class among full ones is left out; "shrink":
+    # every class is short, so episodes shrink and the single-sample class
+    # shares its row (the cyclic-wrap path)
+    size = 3 if adapt == "shrink" else 20
+    y = torch.arange(300, device="cuda").repeat_interleave(size)
+    if adapt != "off":
         y = torch.cat([y, torch.tensor([300], device="cuda")])
-    sampler = EpisodeSampler(y, n_way=20, n_shot=5, n_query=15, adapt_small=adapt)
+    sampler = EpisodeSampler(y, n_way=20, n_shot=5, n_query=15,
+                             adapt_small=adapt != "off")
+    assert sampler.dropped_classes_ == ([300] if adapt == "drop" else [])
+    assert sampler.shared_query_ == (adapt == "shrink")
     g = torch.Generator(device="cuda").manual_seed(0)
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
@@ -409,7 +465,7 @@ def test_cuda_sampling_does_not_sync(path, adapt):
     finally:
         torch.cuda.set_sync_debug_mode("default")
     check_episodes(y.cpu(), sampler, tuple(t.cpu() for t in out), 64,
-                   disjoint=not adapt)
+                   disjoint=adapt != "shrink")
     with pytest.raises(ValueError, match="generator is on cpu"):
         sampler.sample(gen(0))
 

@@ -864,7 +864,7 @@ def test_verbose_progress_and_history(digits, capsys):
     clf.fit(X[:200], y[:200])
     err = capsys.readouterr().err
     assert "FineTuneClassifier" in err
-    assert "3/3" in err
+    assert "12/12" in err  # 3 epochs of 4 minibatches
     assert "loss=" in err and "acc=" in err
     assert len(clf.history_[:, "train_loss"]) == 3
     assert all(0 <= a <= 1 for a in clf.history_[:, "train_acc"])

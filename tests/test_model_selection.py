@@ -7,12 +7,13 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.stats import norm
 from sklearn.datasets import load_digits, make_blobs
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, log_loss, roc_auc_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_meta import ProtoNetClassifier
+from sklearn_meta._episodes import episode_logits
 from sklearn_meta.backbones import MLPBackbone
 from sklearn_meta.model_selection import (
     ClassDisjointKFold,
@@ -240,6 +241,173 @@ def test_estimator_without_adapt_raises_type_error(base_novel):
         evaluate_episodes(make_pipeline(StandardScaler(), lr).fit(X_base, y_base), X, y, n_way=3)
 
 
+# ------------------------------------------------- probability metrics
+class Recorder:
+    """Records the support sets and query rows of the adapt/predict loop."""
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+        self.episodes = []
+
+    def adapt(self, X, y):
+        adapted = self.estimator.adapt(X, y)
+        record = {"X_support": np.array(X), "y_support": np.array(y)}
+        self.episodes.append(record)
+
+        class Adapted:
+            classes_ = adapted.classes_
+
+            def predict_proba(_, X_query):
+                record["X_query"] = np.array(X_query)
+                return adapted.predict_proba(X_query)
+
+        return Adapted()
+
+
+@pytest.fixture(scope="module")
+def identity_digits(base_novel):
+    """ProtoNet on raw pixels (nothing to train), and the novel digits 5-9."""
+    X_base, y_base, X, y = base_novel
+    return ProtoNetClassifier(backbone="identity", device="cpu").fit(X_base, y_base), X, y
+
+
+def manual_log_loss(X_support, y_support, X_query, y_query):
+    """log_loss of prototypes on raw pixels, by hand (numpy, no sklearn)."""
+    labels = np.unique(y_support)
+    protos = np.stack([X_support[y_support == c].mean(0) for c in labels]).astype(np.float64)
+    d2 = ((X_query[:, None, :].astype(np.float64) - protos[None]) ** 2).sum(-1)
+    logits = -d2
+    top = logits.max(1, keepdims=True)
+    log_p = logits - top - np.log(np.exp(logits - top).sum(1, keepdims=True))
+    true_col = np.searchsorted(labels, y_query)
+    return -log_p[np.arange(len(y_query)), true_col].mean()
+
+
+def test_log_loss_gets_episode_probabilities(identity_digits):
+    clf, X, y = identity_digits
+    kw = dict(n_way=5, n_shot=1, n_query=5, n_episodes=20, random_state=0,
+              score_func=log_loss, response_method="predict_proba")
+    res = evaluate_episodes(clf, X, y, **kw)
+    assert np.all(np.isfinite(res.scores)) and np.all(res.scores > 0)
+    assert 0 < res.mean < np.log(5) * 3  # finite, and not absurd for 5 classes
+    rec = Recorder(clf)  # the adapt/predict_proba loop (clf may batch episodes)
+    assert_allclose(evaluate_episodes(rec, X, y, **kw).scores, res.scores, rtol=1e-12)
+    assert len(rec.episodes) == 20
+    first = rec.episodes[0]
+    assert first["X_query"].shape == (25, X.shape[1])
+    rows = [np.flatnonzero((X == q).all(1))[0] for q in first["X_query"]]
+    y_query = y[rows]
+    expected = manual_log_loss(first["X_support"], first["y_support"], first["X_query"], y_query)
+    assert res.scores[0] == pytest.approx(expected, rel=1e-6)
+
+
+def test_probability_metric_sees_every_episode_class_in_sorted_order(identity_digits):
+    clf, X, y = identity_digits
+    calls = []
+
+    def spy(y_true, y_prob, labels=None):
+        calls.append((y_true, y_prob, labels))
+        return log_loss(y_true, y_prob, labels=labels)
+
+    evaluate_episodes(clf, X, y, n_way=3, n_shot=2, n_query=4, n_episodes=10, random_state=0,
+                      score_func=spy, response_method="predict_proba")
+    assert len(calls) == 10
+    for y_true, y_prob, labels in calls:
+        assert y_prob.shape == (12, 3)
+        assert_allclose(y_prob.sum(1), 1)
+        assert list(labels) == sorted(set(y_true))  # all 3 episode classes, sorted
+        # the columns follow labels: the most probable column is the prediction
+        pred = labels[y_prob.argmax(1)]
+        assert (pred == y_true).mean() > 0.5
+
+
+def test_binary_episodes_get_the_positive_class_column(identity_digits):
+    clf, X, y = identity_digits
+    kw = dict(n_way=2, n_shot=1, n_query=5, n_episodes=15, random_state=0,
+              response_method="predict_proba")
+    auc = evaluate_episodes(clf, X, y, score_func=roc_auc_score, **kw)
+    assert np.all((auc.scores >= 0) & (auc.scores <= 1)) and auc.mean > 0.5
+    brier = evaluate_episodes(clf, X, y, score_func=brier_score_loss, **kw)
+    assert np.all((brier.scores >= 0) & (brier.scores <= 1))
+    binary = evaluate_episodes(clf, X, y, score_func=log_loss, **kw)
+    # the same episodes scored on the (n, 2) probabilities give the same loss
+    two_cols = evaluate_episodes(
+        clf, X, y, score_func=lambda t, p, labels: log_loss(t, np.c_[1 - p, p], labels=labels),
+        **kw)
+    assert_allclose(binary.scores, two_cols.scores)
+
+
+def test_multiclass_roc_auc_with_score_kwargs(identity_digits):
+    clf, X, y = identity_digits
+    res = evaluate_episodes(clf, X, y, n_way=4, n_shot=1, n_query=5, n_episodes=10,
+                            random_state=0, score_func=roc_auc_score,
+                            response_method="predict_proba", multi_class="ovr")
+    assert res.scores.shape == (10,) and 0.5 < res.mean <= 1
+
+
+@pytest.mark.parametrize("metric", [log_loss, roc_auc_score, brier_score_loss])
+def test_probability_metric_on_labels_names_the_fix(identity_digits, metric):
+    clf, X, y = identity_digits
+    with pytest.raises(ValueError, match="response_method='predict_proba'"):
+        evaluate_episodes(clf, X, y, n_way=3, n_episodes=5, score_func=metric)
+    with pytest.raises(ValueError, match="response_method='predict_proba'"):
+        make_episodic_scorer(metric, greater_is_better=False)
+
+
+def test_metric_failing_on_labels_names_the_fix(identity_digits):
+    # not recognised by name: the metric's own error is caught and explained
+    clf, X, y = identity_digits
+    with pytest.raises(ValueError, match="response_method='predict_proba'") as info:
+        evaluate_episodes(clf, X, y, n_way=3, n_episodes=5,
+                          score_func=lambda t, p: log_loss(t, p))
+    assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_invalid_response_method(identity_digits):
+    clf, X, y = identity_digits
+    with pytest.raises(ValueError, match="response_method must be 'predict' or 'predict_proba'"):
+        evaluate_episodes(clf, X, y, n_way=3, n_episodes=5, response_method="proba")
+    with pytest.raises(ValueError, match="response_method must be"):
+        make_episodic_scorer(response_method="decision")
+
+
+def test_episodic_scorer_with_log_loss(identity_digits):
+    clf, X, y = identity_digits
+    kw = dict(n_way=3, n_shot=1, n_query=5, n_episodes=20)
+    scorer = make_episodic_scorer(log_loss, greater_is_better=False,
+                                  response_method="predict_proba", **kw)
+    expected = evaluate_episodes(clf, X, y, score_func=log_loss, random_state=0,
+                                 response_method="predict_proba", **kw).mean
+    assert scorer(clf, X, y) == pytest.approx(-expected)
+    assert np.isfinite(expected) and expected > 0
+    assert repr(scorer) == (
+        "make_episodic_scorer(log_loss, n_way=3, n_shot=1, n_query=5, n_episodes=20, "
+        "random_state=0, response_method='predict_proba', greater_is_better=False)"
+    )
+
+
+class BatchedProba(ProtoNetClassifier):
+    """A ProtoNet with a batched probability path, as an estimator may offer."""
+
+    def _predict_episodes_proba(self, X, s_idx, s_y, q_idx, n_way):
+        self.batched_calls = getattr(self, "batched_calls", 0) + 1
+        z = torch.as_tensor(self.transform(X), dtype=torch.float64)
+        return episode_logits(z[s_idx], s_y, z[q_idx], n_way, self.metric).softmax(-1)
+
+
+def test_batched_probability_path_equals_the_loop(base_novel):
+    X_base, y_base, X, y = base_novel
+    clf = BatchedProba(backbone="identity", device="cpu").fit(X_base, y_base)
+    kw = dict(n_way=4, n_shot=2, n_query=3, n_episodes=25, random_state=0,
+              score_func=log_loss, response_method="predict_proba")
+    fast = evaluate_episodes(clf, X, y, **kw)
+    assert clf.batched_calls == 1
+    wrapped = AdaptOnly(clf)
+    slow = evaluate_episodes(wrapped, X, y, **kw)
+    assert wrapped.n_adapt == 25
+    assert_allclose(fast.scores, slow.scores, rtol=1e-9)
+
+
 # ---------------------------------------------------- make_episodic_scorer
 def test_episodic_scorer_sign_and_repr(meta, base_novel):
     _, _, X, y = base_novel
@@ -282,9 +450,42 @@ def test_grid_search_with_class_disjoint_cv_and_episodic_scorer(search):
     assert scores.shape == (2,)
     assert np.all((scores >= 0) & (scores <= 1))
     assert np.all(scores > 1 / 3)  # better than chance on unseen classes
-    assert search.best_index_ == np.argmax(scores)
     assert_array_equal(search.best_estimator_.classes_, NAMES)
     assert search.best_estimator_.backbone.hidden == search.best_params_["backbone__hidden"]
+
+
+class ZeroEmbedding(torch.nn.Module):
+    """A backbone that destroys the input: every sample embeds to the origin."""
+
+    def forward(self, x):
+        return x.flatten(1)[:, :4] * 0.0
+
+
+def test_grid_search_picks_the_candidate_that_generalises_to_unseen_classes(digits):
+    # Two candidates with a large, built-in gap in few-shot accuracy: raw
+    # pixels (nearest class mean, ~0.9 on 3-way 1-shot digits) and an
+    # embedding that maps everything to one point (ties: chance, 1/3). The
+    # better one is listed second, so picking the first would fail.
+    X, y = digits
+    kw = dict(n_way=3, n_shot=1, n_query=5, n_episodes=40)
+    cv = ClassDisjointKFold(3)
+    search = GridSearchCV(
+        ProtoNetClassifier(device="cpu"),
+        {"backbone": [ZeroEmbedding(), "identity"]},
+        cv=cv,
+        scoring=make_episodic_scorer(**kw),
+    ).fit(X, y)
+    assert search.best_params_["backbone"] == "identity"
+    scores = search.cv_results_["mean_test_score"]
+    assert scores[0] == pytest.approx(1 / 3)  # exactly chance on every fold
+    assert scores[1] > 0.8
+    # each fold's score is evaluate_episodes on the test fold's unseen classes,
+    # with a model fitted on the other classes only
+    for k, (train, test) in enumerate(cv.split(X, y)):
+        assert not set(y[train]) & set(y[test])
+        fold_model = ProtoNetClassifier(backbone="identity", device="cpu").fit(X[train], y[train])
+        by_hand = evaluate_episodes(fold_model, X[test], y[test], random_state=0, **kw).mean
+        assert search.cv_results_[f"split{k}_test_score"][1] == pytest.approx(by_hand)
 
 
 def test_grid_search_in_parallel_gives_the_same_scores(digits, search):

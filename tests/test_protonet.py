@@ -419,19 +419,39 @@ def test_torch_global_rng_is_untouched(digits):
 
 
 # --------------------------------------------------------- warnings, errors
-def test_fit_warns_and_shrinks_episodes_with_too_few_classes(digits):
+def test_n_way_above_the_number_of_classes_uses_them_all_quietly(digits):
+    """Capping n_way at the classes there are is no degradation: no warning."""
     X, y = digits
-    with pytest.warns(UserWarning, match=f"{DEGRADED} 12-way episodes.*training on 10-way"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         clf = protonet(n_way=12, max_iter=2).fit(X, y)
     assert clf.episode_shape_ == (10, 5, 5)
 
 
-def test_fit_warns_and_shrinks_episodes_with_a_small_class(digits):
+def test_one_short_class_is_left_out_not_shrinking_every_episode(digits):
     X, y = digits
     keep = (y != 3) | (np.cumsum(y == 3) <= 3)  # class 3 keeps 3 samples
-    with pytest.warns(UserWarning, match=r"smallest with 3 samples\); training on 5-way 2-shot"):
+    with pytest.warns(UserWarning, match=r"left out of the training episodes: 3\. "):
+        clf = protonet(n_shot=2, n_query=2, max_iter=2).fit(X[keep], y[keep])
+    assert clf.episode_shape_ == (5, 2, 2)
+    # the left-out class is still predicted
+    assert 3 in clf.classes_
+    assert np.isfinite(clf.prototypes_).all()
+
+
+def test_episodes_shrink_only_when_no_class_can_supply_them(digits):
+    X, y = digits
+    keep = np.concatenate([np.flatnonzero(y == c)[:3] for c in range(10)])
+    with pytest.warns(UserWarning, match=r"smallest has 3\); training on 5-way 2-shot"):
         clf = protonet(n_shot=2, n_query=2, max_iter=2).fit(X[keep], y[keep])
     assert clf.episode_shape_ == (5, 2, 1)
+
+
+def test_single_sample_classes_say_they_are_their_own_query(digits):
+    X, y = digits
+    keep = np.concatenate([np.flatnonzero(y == c)[:1] for c in range(10)])
+    with pytest.warns(UserWarning, match="both the support and the query"):
+        protonet(n_shot=1, n_query=1, max_iter=2).fit(X[keep], y[keep])
 
 
 def test_fit_does_not_warn_when_episodes_fit(digits):

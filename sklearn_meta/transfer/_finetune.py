@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 import os
-import time
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.model_selection import train_test_split
 from skorch.history import History
 from torch import nn
-from tqdm.auto import tqdm
 
 from .._base import (
-    BaseTorchClassifier,
     HasMethods,
     Interval,
     StrOptions,
     _fit_context,
     derive_seed,
+    fit_guard,
     resolve_device,
     torch_rng,
 )
-from ..backbones import build_backbone, module_blocks
+from .._classifier import BaseTorchClassifier
+from ..backbones import build_backbone, has_batch_norm, module_blocks
 
 __all__ = ["FineTuneClassifier"]
 
@@ -89,6 +89,10 @@ class FineTuneClassifier(BaseTorchClassifier):
     backbone_lr : float or "auto", default="auto"
         Learning rate of the backbone as a ratio of ``lr``; ``"auto"`` is 0.1
         for a pretrained backbone and 1.0 for one trained from scratch.
+        Pretrained means: ``weights`` given, or a backbone that is an
+        ``nn.Module`` or a fitted estimator (they are taken to carry learned
+        weights). For a freshly initialised ``nn.Module``, pass
+        ``backbone_lr=1.0``. ``pretrained_`` tells which case applied.
     l2sp : float, default=0.0
         Strength alpha of the L2-SP penalty ``alpha / 2 * ||w - w0||^2``
         pulling the backbone toward its starting weights ``w0`` (Li et al. 2018).
@@ -102,6 +106,24 @@ class FineTuneClassifier(BaseTorchClassifier):
         Learning rate of the head (Adam).
     optimizer : {"adam", "adamw", "sgd"}, default="adam"
         Optimiser; SGD uses Nesterov momentum 0.9.
+    early_stopping : "auto" or bool, default="auto"
+        Hold out a stratified share ``validation_fraction`` of the rows,
+        stop when their accuracy has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs, and keep the best weights. ``"auto"``
+        turns it on above 10,000 training samples. ``partial_fit`` never
+        stops early.
+    validation_fraction : float, default=0.1
+        Share of the rows held out for early stopping.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before training stops.
+    tol : float, default=1e-4
+        Improvement of the validation accuracy that counts.
+    callbacks : list of skorch callbacks or None, default=None
+        skorch callback objects (or ``(name, callback)`` pairs):
+        ``LRScheduler``, ``Checkpoint``, ``LoadInitState``,
+        ``EarlyStopping``, ``TensorBoard``, ... ``on_batch_end`` follows
+        every minibatch step. See the user guide for which hook is called
+        when.
     input_shape : tuple of int or None, default=None
         ``(C, H, W)`` of images given as flattened rows. None for tabular data
         or N-D image arrays.
@@ -118,7 +140,7 @@ class FineTuneClassifier(BaseTorchClassifier):
     classes_ : ndarray of shape (n_classes,)
         Class labels.
     n_features_in_ : int
-        Number of features seen in ``fit`` (for N-D images, ``X.shape[1]``).
+        Number of features seen in ``fit`` (for N-D images, ``C * H * W``).
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Column names, when ``X`` was a DataFrame with string column names.
     input_shape_ : tuple
@@ -129,8 +151,20 @@ class FineTuneClassifier(BaseTorchClassifier):
         The network, with ``features`` (the backbone) and ``head``.
     optimizer_ : torch.optim.Optimizer
         The optimiser, kept so ``partial_fit`` continues where it stopped.
+    pretrained_ : bool
+        Whether the backbone started from learned weights (a weights file or
+        name, an ``nn.Module`` or a fitted estimator); ``backbone_lr="auto"``
+        follows it.
+    validation_scores_ : list of float or None
+        Accuracy on the held-out rows after every epoch; None without early
+        stopping.
+    best_validation_score_ : float or None
+        The best of ``validation_scores_``; its weights are the ones kept.
+    callbacks_ : list of (str, callback)
+        The callbacks of the last fit, initialised.
     history_ : skorch.history.History
-        Per-epoch ``train_loss``, ``train_acc``, ``n_frozen`` and ``dur``.
+        Per-epoch ``epoch``, ``train_loss``, ``train_acc``, ``n_frozen``,
+        ``dur``, and with early stopping ``valid_loss`` and ``valid_acc``.
     n_iter_ : int
         Epochs run so far.
 
@@ -146,6 +180,12 @@ class FineTuneClassifier(BaseTorchClassifier):
     ``weight_decay`` on the head. The training set is moved to the device once
     and minibatches are drawn there by index; the loss is read back once per
     epoch.
+
+    Ctrl-C during ``fit`` or ``partial_fit`` stops after the current
+    minibatch step, warns and raises
+    :class:`~sklearn_meta.exceptions.TrainingInterrupted` (a
+    ``KeyboardInterrupt``): the estimator is fitted with the weights of that
+    step, and ``history_`` ends with the interrupted epoch.
 
     References
     ----------
@@ -182,7 +222,6 @@ class FineTuneClassifier(BaseTorchClassifier):
         "optimizer": [StrOptions({"adam", "adamw", "sgd"})],
     }
 
-    _torch_attributes = ("module_", "optimizer_", "_w0")
 
     def __init__(
         self,
@@ -198,6 +237,11 @@ class FineTuneClassifier(BaseTorchClassifier):
         batch_size=64,
         lr=1e-3,
         optimizer="adam",
+        early_stopping="auto",
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        callbacks=None,
         input_shape=None,
         device="auto",
         random_state=None,
@@ -214,15 +258,27 @@ class FineTuneClassifier(BaseTorchClassifier):
         self.batch_size = batch_size
         self.lr = lr
         self.optimizer = optimizer
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.callbacks = callbacks
         self.input_shape = input_shape
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
     # ---------------------------------------------------------------- fitting
+    @fit_guard(partial=False)
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Fit the head (and the unfrozen backbone) for ``max_epochs`` epochs.
+
+        With early stopping (``early_stopping=True``, or ``"auto"`` on more
+        than 10,000 samples), a stratified share ``validation_fraction`` of the
+        rows is held out; training stops when its accuracy has not improved
+        by ``tol`` for ``n_iter_no_change`` epochs, and the best weights are
+        kept.
 
         Parameters
         ----------
@@ -240,12 +296,34 @@ class FineTuneClassifier(BaseTorchClassifier):
         X, y = self._validate_X_y(X, y)
         codes = self._encode_y(y)
         self._initialize(X.shape[1:])
-        self._train(X, codes, self.max_epochs)
+        early = self._early_stopping_on(len(codes))
+        self._start_early_stopping(early)
+        validate = None
+        if early:
+            try:
+                train, valid = train_test_split(
+                    np.arange(len(codes)),
+                    test_size=self.validation_fraction,
+                    stratify=codes,
+                    random_state=self._seed,
+                )
+            except ValueError as exc:
+                raise ValueError(
+                    f"early_stopping holds out a stratified validation_fraction="
+                    f"{self.validation_fraction} of the rows, which this y cannot supply "
+                    f"({exc}). Set early_stopping=False or add samples."
+                ) from exc
+            validate = self._validator(X[valid], codes[valid])
+            X, codes = X[train], codes[train]
+        self._train(X, codes, lambda: self.max_epochs, validate=validate)
         return self
 
+    @fit_guard(partial=True)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None):
         """Run one more epoch on ``(X, y)``, building the model on the first call.
+
+        Early stopping does not apply to ``partial_fit``.
 
         Parameters
         ----------
@@ -262,36 +340,34 @@ class FineTuneClassifier(BaseTorchClassifier):
         self : FineTuneClassifier
             The updated estimator.
         """
-        first = not hasattr(self, "module_")
+        first = not self.__sklearn_is_fitted__()
         X, codes = self._validate_partial(X, y, classes, first=first)
         if first:
             self._initialize(X.shape[1:])
-        self._train(X, codes, 1)
+            self._start_early_stopping(False)
+        self._train(X, codes, lambda: self.n_iter_ + 1)
         return self
+
+    def _build_module(self, input_shape, *, weights):
+        features, n_features, pretrained = build_backbone(
+            self.backbone, input_shape, weights=weights
+        )
+        return _HeadNet(features, n_features, len(self.classes_)), pretrained
 
     def _initialize(self, input_shape):
         self.device_ = resolve_device(self.device)
         self._seed = derive_seed(self.random_state)
         with torch_rng(self._seed, torch.device("cpu")):
-            features, n_features, pretrained = build_backbone(
-                self.backbone, input_shape, weights=self.weights
+            module, pretrained = self._build_module(input_shape, weights=self.weights)
+        if self.batch_size == 1 and has_batch_norm(module):
+            raise ValueError(
+                "batch_size=1 cannot train this backbone: batch normalisation needs at "
+                "least 2 samples per minibatch in training. Use batch_size >= 2 (e.g. "
+                "the default 64), or freeze='backbone' with a backbone without batch norm."
             )
-            module = _HeadNet(features, n_features, len(self.classes_))
         self.module_ = self._place_module(module)
         self.pretrained_ = pretrained
-        ratio = self.backbone_lr
-        if ratio == "auto":
-            ratio = 0.1 if pretrained else 1.0
-        groups = [
-            {"params": list(self.module_.features.parameters()), "lr": self.lr * ratio},
-            {"params": list(self.module_.head.parameters()), "weight_decay": self.weight_decay},
-        ]
-        groups[0]["weight_decay"] = 0.0
-        if self.optimizer == "sgd":
-            self.optimizer_ = torch.optim.SGD(groups, lr=self.lr, momentum=0.9, nesterov=True)
-        else:
-            opt = torch.optim.Adam if self.optimizer == "adam" else torch.optim.AdamW
-            self.optimizer_ = opt(groups, lr=self.lr)
+        self.optimizer_ = self._make_optimizer()
         self._w0 = (
             [p.detach().clone() for p in self.module_.features.parameters()]
             if self.l2sp > 0
@@ -299,6 +375,25 @@ class FineTuneClassifier(BaseTorchClassifier):
         )
         self.history_ = History()
         self.n_iter_ = 0
+
+    def _backbone_lr_ratio(self):
+        if self.backbone_lr == "auto":
+            return 0.1 if self.pretrained_ else 1.0
+        return self.backbone_lr
+
+    def _make_optimizer(self):
+        groups = [
+            {
+                "params": list(self.module_.features.parameters()),
+                "lr": self.lr * self._backbone_lr_ratio(),
+                "weight_decay": 0.0,
+            },
+            {"params": list(self.module_.head.parameters()), "weight_decay": self.weight_decay},
+        ]
+        if self.optimizer == "sgd":
+            return torch.optim.SGD(groups, lr=self.lr, momentum=0.9, nesterov=True)
+        opt = torch.optim.Adam if self.optimizer == "adam" else torch.optim.AdamW
+        return opt(groups, lr=self.lr)
 
     def _n_frozen(self, n_blocks, epoch):
         if self.freeze == "none":
@@ -329,25 +424,46 @@ class FineTuneClassifier(BaseTorchClassifier):
             return X_t.to(self.device_), y_t.to(self.device_)
         return X_t.pin_memory(), y_t.pin_memory()
 
+    def _validator(self, X_val, codes_val):
+        """validate() for the training shell: loss and accuracy on held-out rows."""
+        X_t, y_t = self._device_data(X_val, codes_val)
+        chunk = max(256, 4 * int(self.batch_size))
+
+        def validate():
+            self.module_.eval()
+            total = torch.zeros((), device=self.device_, dtype=torch.float64)
+            correct = torch.zeros((), device=self.device_, dtype=torch.long)
+            with torch.inference_mode():
+                for start in range(0, X_t.shape[0], chunk):
+                    xb = X_t[start : start + chunk].to(self.device_, non_blocking=True)
+                    yb = y_t[start : start + chunk].to(self.device_, non_blocking=True)
+                    logits = self.module_(xb)
+                    total += F.cross_entropy(logits, yb, reduction="sum").double()
+                    correct += (logits.argmax(1) == yb).sum()
+            n = X_t.shape[0]
+            return total.item() / n, correct.item() / n
+
+        return validate
+
     def _penalty(self):
         params = list(self.module_.features.parameters())
         diffs = torch._foreach_sub(params, self._w0)
         return 0.5 * self.l2sp * sum(d.pow(2).sum() for d in diffs)
 
-    def _train(self, X, codes, n_epochs):
+    def _train(self, X, codes, target, validate=None):
         X_t, y_t = self._device_data(X, codes)
         n = X_t.shape[0]
         bounds = batch_bounds(n, int(self.batch_size))
         module, opt, dev = self.module_, self.optimizer_, self.device_
-        epochs = tqdm(range(n_epochs), disable=not self.verbose, desc=type(self).__name__)
-        for _ in epochs:
+
+        def run_epoch(step, goal):
             epoch = self.n_iter_
             n_frozen = self._apply_freeze(epoch)
-            start_time = time.perf_counter()
+            total = torch.zeros((), device=dev)
+            correct = torch.zeros((), device=dev, dtype=torch.long)
+            seen = batches = 0
             with torch_rng(self._seed + epoch, X_t.device) as gen:
                 perm = torch.randperm(n, generator=gen, device=X_t.device)
-                total = torch.zeros((), device=dev)
-                correct = torch.zeros((), device=dev, dtype=torch.long)
                 for start, stop in bounds:
                     idx = perm[start:stop]
                     xb = X_t[idx].to(dev, non_blocking=True)
@@ -360,21 +476,22 @@ class FineTuneClassifier(BaseTorchClassifier):
                     opt.step()
                     total += loss.detach() * (stop - start)
                     correct += (logits.detach().argmax(1) == yb).sum()
-            train_loss = total.item() / n  # one host sync per epoch
-            if not np.isfinite(train_loss):
-                raise ValueError(
-                    f"The training loss became {train_loss} at epoch {epoch + 1}. Scale the "
-                    "inputs (e.g. StandardScaler) or lower lr."
-                )
-            self.history_.new_epoch()
-            self.history_.record("epoch", epoch + 1)
-            self.history_.record("train_loss", train_loss)
-            self.history_.record("train_acc", correct.item() / n)
-            self.history_.record("n_frozen", n_frozen)
-            self.history_.record("dur", time.perf_counter() - start_time)
+                    seen += stop - start
+                    batches += 1
+                    if step():
+                        break
             self.n_iter_ += 1
-            if self.verbose:
-                epochs.set_postfix(loss=f"{train_loss:.4f}", acc=f"{correct.item() / n:.3f}")
+            module.eval()
+            return {
+                "train_loss": total.item() / seen,  # one host sync per epoch
+                "train_acc": correct.item() / seen,
+                "n_frozen": n_frozen,
+                "train_batch_count": batches,
+            }
+
+        self._run_training(
+            target, run_epoch, X=X, y=codes, validate=validate, steps_per_iter=len(bounds)
+        )
         self.module_.eval()
 
     # ------------------------------------------------------------- predicting

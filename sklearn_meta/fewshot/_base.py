@@ -1,0 +1,411 @@
+"""The episodic layer: meta-training over N-way K-shot episodes.
+
+:class:`BaseEpisodicClassifier` holds what every few-shot estimator shares,
+so that one of them says only how it turns an episode into a loss and how it
+specialises to a support set:
+
+* ``fit`` meta-trains for ``max_iter`` meta-updates on episodes drawn on the
+  device by :class:`~sklearn_meta._episodes.EpisodeSampler`; with early
+  stopping, whole classes are held out and the validation score is the
+  episodic accuracy on them (what Snell et al. stopped on);
+* ``partial_fit`` continues where training stopped;
+* ``adapt`` returns a new estimator for new classes; it shares the network
+  copy-on-write, so neither it nor its parent ever changes the other;
+* ``_predict_episodes`` classifies a batch of episodes with tensor ops (the
+  fast path of :func:`~sklearn_meta.model_selection.evaluate_episodes`).
+
+A subclass implements ``_initialize_module(input_shape)`` (sets ``module_``
+and ``optimizer_``), ``_episode_loss(X_t, s_idx, s_y, q_idx, q_y, n_way)``
+returning the loss and logits of a batch of training episodes,
+``_episode_logits(X_t, s_idx, s_y, q_idx, n_way)`` for evaluation, and
+``_set_support(X_t, y_t, present)`` that fits what predicts among
+``classes_`` (ProtoNet: prototypes).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from numbers import Integral
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+from .._base import (
+    Interval,
+    _fit_context,
+    derive_seed,
+    fit_guard,
+    resolve_device,
+    torch_rng,
+)
+from .._classifier import BaseTorchClassifier
+from .._episodes import EpisodeSampler
+
+__all__ = ["BaseEpisodicClassifier"]
+
+#: meta-updates per epoch of the training shell (history row, validation, callbacks)
+_EPOCH_UPDATES = 100
+
+#: validation episodes, drawn once per fit from the held-out classes
+_N_VALID_EPISODES = 100
+
+#: "auto" early stopping is on above this many training samples
+_AUTO_EARLY_STOPPING_SAMPLES = 10_000
+
+
+def _names(classes, codes, limit=5):
+    shown = ", ".join(repr(classes[c]) if isinstance(classes[c], str) else str(classes[c])
+                      for c in codes[:limit])
+    more = f" and {len(codes) - limit} more" if len(codes) > limit else ""
+    return shown + more
+
+
+class BaseEpisodicClassifier(BaseTorchClassifier):
+    """Common ground of the few-shot classifiers (not for direct use)."""
+
+    _parameter_constraints: dict = {
+        **BaseTorchClassifier._parameter_constraints,
+        "n_way": [Interval(Integral, 2, None, closed="left")],
+        "n_shot": [Interval(Integral, 1, None, closed="left")],
+        "n_query": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "meta_batch_size": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    _epoch_word = "block"
+
+    def _unit_word(self):
+        return "meta-updates"
+
+    def _target_word(self):
+        return f"max_iter={self.max_iter}"
+
+    def _n_iter_from_history(self):
+        return int(self.history_[-1]["iter"]) if len(self.history_) else 0
+
+    # ---------------------------------------------------------------- fitting
+    @fit_guard(partial=False)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Meta-train on episodes from ``(X, y)``, then fit the classes of ``y``.
+
+        With early stopping (``early_stopping=True``, or ``"auto"`` on more
+        than 10,000 samples), a share ``validation_fraction`` of the classes
+        is held out from meta-training; every 100 meta-updates the episodic
+        accuracy on them is measured, training stops when it has not improved
+        by ``tol`` for ``n_iter_no_change`` checks, and the best network is
+        kept. The held-out classes are still predicted afterwards.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, [C,] H, W)
+            Training samples: rows (images flattened with ``input_shape``) or
+            image arrays.
+        y : array-like of shape (n_samples,)
+            Class labels of any type scikit-learn accepts.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        X, y = self._validate_X_y(X, y)
+        codes = self._encode_y(y)
+        self._initialize(X.shape[1:])
+        X_t, y_t = self._device_data(X, codes)
+        n_classes = len(self.classes_)
+        early = self._early_stopping_on(len(codes))
+        if early and (n_classes < 4 or self.optimizer_ is None):
+            if self.early_stopping is True and self.optimizer_ is not None:
+                raise ValueError(
+                    "early_stopping=True holds out whole classes for validation and "
+                    f"needs at least 4 classes; y has {n_classes}. Set "
+                    "early_stopping=False."
+                )
+            early = False
+        self._start_early_stopping(early)
+        validate = None
+        X_tr, y_tr = X_t, y_t
+        if early:
+            X_tr, y_tr, validate = self._hold_out_classes(X_t, y_t)
+        self._meta_train(X_tr, y_tr, lambda: self.max_iter, validate=validate, X=X, y=y)
+        del X_tr, y_tr, validate
+        self._set_support(X_t, y_t, np.arange(n_classes))
+        return self
+
+    @fit_guard(partial=True)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None):
+        """Meta-train further on ``(X, y)``, building the model on the first call.
+
+        One call runs as many meta-updates as it takes to draw about every
+        sample once: ``ceil(n_samples / (n_way * (n_shot + n_query)))``. What
+        predicts the classes present in ``y`` (ProtoNet: their prototypes) is
+        then refitted with the updated network; other classes keep theirs.
+        Early stopping does not apply to ``partial_fit``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Training samples.
+        y : array-like of shape (n_samples,)
+            Class labels, all within ``classes``.
+        classes : array-like of shape (n_classes,), default=None
+            Every label the model will predict. Required on the first call.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        first = not self.__sklearn_is_fitted__()
+        X, codes = self._validate_partial(X, y, classes, first=first)
+        if first:
+            self._initialize(X.shape[1:])
+            self._start_early_stopping(False)
+        else:
+            self._own_module()
+        X_t, y_t = self._device_data(X, codes)
+        episode = self.n_way * (self.n_shot + self.n_query)
+        n_updates = max(1, math.ceil(len(codes) / episode))
+        self._meta_train(X_t, y_t, lambda: self.n_iter_ + n_updates, X=X, y=y)
+        self._set_support(X_t, y_t, np.unique(codes), first=first)
+        return self
+
+    def _initialize(self, input_shape):
+        self.device_ = resolve_device(self.device)
+        self._seed = derive_seed(self.random_state)
+        with torch_rng(self._seed, torch.device("cpu")):
+            module, _ = self._build_module(input_shape, weights=self.weights)
+        self.module_ = self._place_module(module)
+        self.optimizer_ = self._make_optimizer()
+        self.history_ = self._new_history()
+        self.n_iter_ = 0
+        self._shares_module = False
+
+    @staticmethod
+    def _new_history():
+        from skorch.history import History
+
+        return History()
+
+    def _device_data(self, X, codes):
+        return self._to_tensor(X).to(self.device_), torch.from_numpy(codes).to(self.device_)
+
+    def _hold_out_classes(self, X_t, y_t):
+        """Split off whole classes for validation; return train data and validate()."""
+        n_classes = len(self.classes_)
+        n_val = min(n_classes - 2, max(2, round(self.validation_fraction * n_classes)))
+        rng = check_random_state(self._seed)
+        val_classes = np.sort(rng.permutation(n_classes)[:n_val])
+        is_val = np.isin(np.arange(n_classes), val_classes)
+        y_host = y_t.cpu().numpy()
+        val_rows = torch.from_numpy(np.flatnonzero(is_val[y_host])).to(self.device_)
+        tr_rows = torch.from_numpy(np.flatnonzero(~is_val[y_host])).to(self.device_)
+        # re-encode each part to 0..k-1, as the sampler wants
+        tr_map = np.cumsum(~is_val) - 1
+        val_map = np.cumsum(is_val) - 1
+        X_tr = X_t[tr_rows]
+        y_tr = torch.from_numpy(tr_map[y_host[tr_rows.cpu().numpy()]]).to(self.device_)
+        X_val = X_t[val_rows]
+        y_val = torch.from_numpy(val_map[y_host[val_rows.cpu().numpy()]]).to(self.device_)
+        sampler = EpisodeSampler(
+            y_val,
+            n_way=min(self.n_way, n_val),
+            n_shot=self.n_shot,
+            n_query=self.n_query,
+            device=self.device_,
+            adapt_small=True,
+        )
+        with torch_rng(self._seed + 1, self.device_) as gen:
+            s_idx, q_idx, s_y, q_y = sampler.sample(gen, _N_VALID_EPISODES)
+        n_way = sampler.n_way_
+        self.validation_classes_ = self.classes_[val_classes]
+
+        def validate():
+            logits = self._episode_logits(X_val, s_idx, s_y, q_idx, n_way)
+            loss = F.cross_entropy(logits.reshape(-1, n_way).float(), q_y.reshape(-1))
+            acc = (logits.argmax(-1) == q_y).double().mean()
+            return loss.item(), acc.item()
+
+        return X_tr, y_tr, validate
+
+    # ----------------------------------------------------------- meta-training
+    def _sampler(self, y_t, class_names):
+        n_classes = int(torch.unique(y_t).numel())
+        sampler = EpisodeSampler(
+            y_t,
+            n_way=min(self.n_way, n_classes),
+            n_shot=self.n_shot,
+            n_query=self.n_query,
+            device=self.device_,
+            adapt_small=True,
+        )
+        dropped = list(getattr(sampler, "dropped_classes_", []))
+        if dropped:
+            warnings.warn(
+                f"{len(dropped)} class(es) have fewer than n_shot + n_query = "
+                f"{self.n_shot + self.n_query} samples and are left out of the training "
+                f"episodes: {_names(class_names, dropped)}. They are still predicted. "
+                "Lower n_shot/n_query to train on them too.",
+                UserWarning,
+                stacklevel=4,
+            )
+        wanted = (self.n_shot, self.n_query)
+        got = (sampler.n_shot_, sampler.n_query_)
+        if got != wanted:
+            warnings.warn(
+                f"No class of the training data can supply n_shot={wanted[0]} + "
+                f"n_query={wanted[1]} samples (the smallest has {sampler.min_count_}); "
+                f"training on {sampler.n_way_}-way {got[0]}-shot episodes with "
+                f"n_query={got[1]}. Lower n_shot/n_query or add samples.",
+                UserWarning,
+                stacklevel=4,
+            )
+        if sampler.shared_query_:
+            warnings.warn(
+                "Some classes have a single sample, which serves as both the support "
+                "and the query of its class in the training episodes; such episodes "
+                "teach little. Add samples or drop those classes.",
+                UserWarning,
+                stacklevel=4,
+            )
+        self.episode_shape_ = (sampler.n_way_, sampler.n_shot_, sampler.n_query_)
+        return sampler
+
+    def _meta_train(self, X_t, y_t, target, *, validate=None, X=None, y=None):
+        if self.optimizer_ is None:
+            # nothing to train (backbone="identity"): the updates are empty
+            n_classes = int(torch.unique(y_t).numel())
+            self.episode_shape_ = (min(self.n_way, n_classes), self.n_shot, self.n_query)
+            self.n_iter_ = target()
+            return
+        sampler = self._sampler(y_t, self.classes_)
+        n_way = sampler.n_way_
+        batch = self.meta_batch_size
+        module, opt = self.module_, self.optimizer_
+
+        def run_epoch(step, goal):
+            start = self.n_iter_
+            # epochs end on multiples of _EPOCH_UPDATES and draw their episodes
+            # from a generator seeded by where they start, so a fit resumed
+            # from a checkpoint draws what an uninterrupted one would
+            block = min(_EPOCH_UPDATES - start % _EPOCH_UPDATES, goal - start)
+            losses = torch.zeros(block, device=self.device_)
+            accs = torch.zeros(block, device=self.device_)
+            done = 0
+            module.train()
+            with torch_rng(self._seed + start, self.device_) as gen:
+                s_idx, q_idx, s_y, q_y = sampler.sample(gen, block * batch)
+                shape = (block, batch)
+                s_idx, q_idx = s_idx.view(*shape, -1), q_idx.view(*shape, -1)
+                s_y, q_y = s_y.view(*shape, -1), q_y.view(*shape, -1)
+                for i in range(block):
+                    self._set_lr()
+                    loss, logits = self._episode_loss(X_t, s_idx[i], s_y[i], q_idx[i], q_y[i], n_way)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    self.n_iter_ += 1
+                    losses[i] = loss.detach()
+                    accs[i] = (logits.detach().argmax(-1) == q_y[i]).float().mean()
+                    done += 1
+                    if step():
+                        break
+            module.eval()
+            return {
+                "iter": self.n_iter_,
+                "train_loss": losses[:done].mean().item(),  # one host sync per epoch
+                "train_acc": accs[:done].mean().item(),
+            }
+
+        self._run_training(target, run_epoch, X=X, y=y, validate=validate)
+        module.eval()
+
+    def _set_lr(self):
+        """Learning-rate schedule applied before every meta-update (hook)."""
+
+    # --------------------------------------------------------------- adapting
+    def adapt(self, X_support, y_support):
+        """A new estimator that predicts among the classes of a support set.
+
+        This is the few-shot step. The new estimator shares this one's network
+        copy-on-write: whichever of the two trains again (``partial_fit``,
+        ``fit``, ``load_params``) first takes a network of its own, so they
+        never change each other, and adapting stays cheap enough for scoring
+        to call it thousands of times.
+
+        Parameters
+        ----------
+        X_support : array-like of shape (n_support, ...)
+            A few labelled samples of each new class.
+        y_support : array-like of shape (n_support,)
+            Their labels, of any type.
+
+        Returns
+        -------
+        object
+            A fitted estimator of the same type whose ``classes_`` are the
+            labels of ``y_support``.
+        """
+        check_is_fitted(self)
+        X_support = self._validate_X(X_support, reset=False)
+        y_support = column_or_1d(y_support, warn=True)
+        if len(y_support) != X_support.shape[0]:
+            raise ValueError(
+                f"X_support has {X_support.shape[0]} samples but y_support has "
+                f"{len(y_support)}."
+            )
+        # a shallow copy that shares the network (copy.copy would go through
+        # __getstate__ and serialise the whole module)
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        vars(new).pop("_sigint", None)
+        codes = new._encode_y(y_support)
+        new.history_ = copy.deepcopy(self.history_)
+        self._shares_module = True
+        new._shares_module = True
+        X_t, y_t = self._device_data(X_support, codes)
+        new._set_support(X_t, y_t, np.arange(len(new.classes_)), first=True)
+        return new
+
+    def _predict_episodes(self, X, s_idx, s_y, q_idx, n_way):
+        """Episode-local predictions for a batch of episodes (episodic scoring).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            The rows the episodes index.
+        s_idx, s_y, q_idx : torch.Tensor
+            Support rows, their episode-local labels, and query rows, as
+            :meth:`~sklearn_meta._episodes.EpisodeSampler.sample` returns them.
+        n_way : int
+            Classes per episode.
+
+        Returns
+        -------
+        torch.Tensor of shape (n_episodes, n_query_rows)
+            The predicted episode-local label of every query row.
+        """
+        return self._predict_episodes_logits(X, s_idx, s_y, q_idx, n_way).argmax(-1)
+
+    def _predict_episodes_proba(self, X, s_idx, s_y, q_idx, n_way):
+        """Episode-local class probabilities, shape (n_episodes, n_query_rows, n_way)."""
+        return torch.softmax(self._predict_episodes_logits(X, s_idx, s_y, q_idx, n_way), -1)
+
+    def _predict_episodes_logits(self, X, s_idx, s_y, q_idx, n_way):
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        # move only the rows the episodes use
+        used, inverse = torch.unique(
+            torch.cat([s_idx.flatten(), q_idx.flatten()]).cpu(), return_inverse=True
+        )
+        X_t = self._to_tensor(X[used.numpy()]).to(self.device_)
+        s_pos = inverse[: s_idx.numel()].view_as(s_idx).to(self.device_)
+        q_pos = inverse[s_idx.numel() :].view_as(q_idx).to(self.device_)
+        return self._episode_logits(X_t, s_pos, s_y.to(self.device_), q_pos, n_way)
