@@ -5,7 +5,7 @@ default ``784 -> 256 -> 256 -> 10``), the same number of epochs, batch size and
 optimiser (Adam, same lr, no weight decay) are trained three ways in one process:
 
 1. ``FineTuneClassifier(backbone=MLPBackbone(hidden=(width, width)), weights=None,
-   freeze="none")``: from scratch, so ``backbone_lr="auto"`` is 1.0 and the whole
+   freeze="none", early_stopping=False)``: from scratch, so ``backbone_lr="auto"`` is 1.0 and the whole
    network shares one learning rate;
 2. skorch's ``NeuralNetClassifier`` with a module of identical architecture
    (``train_split=None``, ``iterator_train__shuffle=True``, cross-entropy);
@@ -140,6 +140,7 @@ def fit_finetune(X, y, args, device, epochs):
         batch_size=args.batch_size,
         lr=args.lr,
         optimizer="adam",
+        early_stopping=False,  # the other two train on every row, no validation
         device=str(device),
         random_state=args.seed,
     )

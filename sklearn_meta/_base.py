@@ -818,6 +818,9 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
 
         def step():
             bar.update(1)
+            # an entry per update in skorch's "batches", for what callbacks
+            # record there; losses stay on the device, read once per epoch
+            self.history_.new_batch()
             self._notify("on_batch_end", training=True)
             return self._stop_requested()
 
@@ -873,10 +876,6 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             self._record_best("valid_acc", float(score), lower_is_better=False)
             self._update_early_stopping(float(score))
         h.record("dur", time.perf_counter() - tic)
-        # one entry per epoch in skorch's "batches" (what Checkpoint's file names
-        # read): per-step losses stay on the device, never read back one by one
-        h.new_batch()
-        h.record_batch("train_loss", loss)
 
     def _record_best(self, key, value, *, lower_is_better):
         previous = [row[key] for row in self.history_[:-1] if key in row]

@@ -454,15 +454,19 @@ def test_partial_fit_needs_classes_first():
 
 def test_partial_fit_accumulates_and_improves(digits):
     X, y = digits
+    train, test = slice(0, 1400), slice(1400, None)
     clf = FineTuneClassifier(backbone=MLPBackbone(hidden=(32,)), lr=3e-3, **CPU)
     for i in range(1, 9):
-        clf.partial_fit(X, y, classes=np.arange(10))
+        clf.partial_fit(X[train], y[train], classes=np.arange(10))
         assert clf.n_iter_ == i
         assert len(clf.history_) == i
+        if i == 1:
+            first_score = clf.score(X[test], y[test])
     assert clf.history_[:, "epoch"] == list(range(1, 9))
     loss = np.array(clf.history_[:, "train_loss"])
-    assert np.all(np.diff(loss) < 0), loss
     assert loss[-1] < 0.5 * loss[0]
+    # the epochs accumulate into a better model on rows it never saw
+    assert clf.score(X[test], y[test]) > first_score + 0.05
     # a later call with the same classes is fine; unknown labels are refused
     clf.partial_fit(X[:50], y[:50], classes=np.arange(10))
     with pytest.raises(ValueError, match="not in classes_"):
@@ -557,16 +561,6 @@ def test_image_input_forms_agree(image_forms, form):
     clf = FineTuneClassifier(**kw, **extra).fit(X_form, y)
     assert clf.input_shape_ == (1, 8, 8)
     assert_array_equal(clf.predict_proba(X_form), ref)
-
-
-def test_channels_last_images(image_forms):
-    ref, inputs, kw, y = image_forms
-    X_form, _ = inputs["channels_last"]
-    clf = FineTuneClassifier(**kw).fit(X_form, y)
-    assert clf.input_shape_ == (1, 8, 8)
-    # same images, same seed: equal up to float rounding grown over two epochs
-    assert_allclose(clf.predict_proba(X_form), ref, atol=0.05)
-    assert clf.score(X_form, y) == pytest.approx(np.mean(ref.argmax(1) == y), abs=0.05)
 
 
 def test_mismatched_shapes_raise(digits):

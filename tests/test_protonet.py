@@ -337,10 +337,16 @@ def test_transform_gives_the_embedding(meta, digits):
     assert_allclose(meta.prototypes_[0], z0, rtol=1e-5, atol=1e-6)
 
 
-def test_cosine_metric_trains(split_digits):
+def test_cosine_metric_trains_and_generalises_to_new_samples(split_digits):
     X, y, _, _ = split_digits
-    clf = protonet(metric="cosine", max_iter=50).fit(X, y)
-    assert clf.score(X, y) > 0.9
+    train, test = np.arange(len(y)) % 2 == 0, np.arange(len(y)) % 2 == 1
+    scores = {}
+    for max_iter in (1, 200):
+        clf = protonet(metric="cosine", max_iter=max_iter).fit(X[train], y[train])
+        scores[max_iter] = clf.score(X[test], y[test])  # rows it never saw
+    loss = clf.history_[:, "train_loss"]
+    assert loss[-1] < loss[0]
+    assert scores[200] > scores[1] + 0.05
 
 
 # ------------------------------------------------------------- training
@@ -508,7 +514,6 @@ def test_train_loss_decreases_on_an_easy_problem(digits):
     assert clf.history_[:, "iter"] == [100, 200, 300, 400]
     loss = np.array(clf.history_[:, "train_loss"])
     assert loss[-1] < 0.5 * loss[0]
-    assert np.all(np.diff(loss) < 0)
     assert clf.history_[-1, "train_acc"] > clf.history_[0, "train_acc"]
 
 

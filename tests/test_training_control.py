@@ -133,6 +133,19 @@ def test_lr_scheduler_callback(make, digits):
 
 
 @pytest.mark.parametrize("make", ESTIMATORS)
+def test_lr_scheduler_per_batch_and_on_plateau(make, digits):
+    X, y = digits
+    per_batch = LRScheduler(policy="StepLR", step_size=1, gamma=0.99, step_every="batch")
+    clf = make(callbacks=[per_batch], lr=1e-2, max_iter=150, max_epochs=2).fit(X, y)
+    steps = clf.n_iter_ if make is _proto else sum(clf.history_[:, "train_batch_count"])
+    assert clf.optimizer_.param_groups[-1]["lr"] == pytest.approx(1e-2 * 0.99**steps)
+    plateau = LRScheduler(policy="ReduceLROnPlateau", monitor="train_loss", patience=0,
+                          threshold=10.0, factor=0.5)
+    clf = make(callbacks=[plateau], lr=1e-2, max_iter=300, max_epochs=3).fit(X, y)
+    assert clf.optimizer_.param_groups[-1]["lr"] < 1e-2
+
+
+@pytest.mark.parametrize("make", ESTIMATORS)
 def test_skorch_early_stopping_callback_stops_quietly(make, digits):
     X, y = digits
     stop = EarlyStopping(monitor="train_loss", patience=1, threshold=10.0)
