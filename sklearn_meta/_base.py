@@ -81,7 +81,9 @@ __all__ = [
     "TrainingInterrupted",
     "as_image_batch",
     "derive_seed",
+    "draws_global_rng",
     "fit_guard",
+    "reseed_global",
     "resolve_device",
     "torch_rng",
 ]
@@ -149,6 +151,11 @@ def resolve_device(device):
                 f"device={device!r}: Apple's MPS backend is not available in this torch "
                 f"build or on this machine. {fix}"
             )
+    elif dev.type == "meta":
+        raise ValueError(
+            f"device={device!r}: meta tensors hold no data, so nothing can be trained "
+            f"there. {fix}"
+        )
     elif dev.type != "cpu":
         try:
             torch.empty(1, device=dev)
@@ -180,15 +187,16 @@ def derive_seed(random_state):
 
 
 @contextlib.contextmanager
-def torch_rng(seed, device):
+def torch_rng(seed, device, *, global_rng=True):
     """Seed torch inside a fork of its global generators; yield a generator.
 
     Only the CPU generator and, for a CUDA ``device``, that device's generator
     are forked and seeded, and both are restored on exit: a fit never changes
     what ``torch.rand()`` or ``torch.rand(..., device="cuda")`` return next in
     user code. The fork is held under a process-wide lock, so fits running in
-    threads do not interleave their draws from the global generators (dropout
-    draws from them) and give the models they give one after the other.
+    threads do not interleave their draws from the global generators (weight
+    initialisation and dropout draw from them) and give the models they give
+    one after the other.
 
     Parameters
     ----------
@@ -197,6 +205,11 @@ def torch_rng(seed, device):
     device : torch.device
         Device of the yielded :class:`torch.Generator` (episode and batch
         sampling happen on the data's device).
+    global_rng : bool, default=True
+        False when the code inside draws only from the yielded generator (a
+        network without dropout): the global generators are then neither
+        forked nor locked, so fits and user code in other threads run on
+        undisturbed.
 
     Yields
     ------
@@ -212,15 +225,67 @@ def torch_rng(seed, device):
     >>> bool((torch.random.get_rng_state() == before).all())
     True
     """
+    if not global_rng:
+        yield torch.Generator(device=device).manual_seed(seed)
+        return
     devices = [device] if device.type == "cuda" else []
     with _RNG_LOCK, torch.random.fork_rng(devices=devices):
-        # torch.manual_seed would reseed every CUDA device, and fork_rng
-        # restores only the ones it was given: seed exactly those.
-        torch.random.default_generator.manual_seed(seed)
-        if device.type == "cuda":
-            with torch.cuda.device(device):
-                torch.cuda.manual_seed(seed)
+        reseed_global(seed, device)
         yield torch.Generator(device=device).manual_seed(seed)
+
+
+def reseed_global(seed, device):
+    """Seed torch's CPU generator and, on CUDA, that of ``device`` only.
+
+    ``torch.manual_seed`` would reseed every CUDA device, while a fork
+    restores only the ones it was given. Call it inside :func:`torch_rng`.
+
+    Parameters
+    ----------
+    seed : int
+        The seed.
+    device : torch.device
+        The device whose generator is seeded besides the CPU's.
+    """
+    torch.random.default_generator.manual_seed(seed)
+    if device.type == "cuda":
+        with torch.cuda.device(device):
+            torch.cuda.manual_seed(seed)
+
+
+#: layers that draw from torch's global generators in training mode
+_STOCHASTIC_LAYERS = (torch.nn.modules.dropout._DropoutNd,)
+
+
+def draws_global_rng(module):
+    """Whether training ``module`` draws from torch's global generators.
+
+    True for dropout layers with ``p > 0`` and torchvision's stochastic depth;
+    a fit then forks and locks the global generators while it trains.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from sklearn_meta._base import draws_global_rng
+    >>> draws_global_rng(nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5)))
+    True
+    >>> draws_global_rng(nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.0)))
+    False
+    """
+    for m in module.modules():
+        if isinstance(m, _STOCHASTIC_LAYERS) and m.p > 0:
+            return True
+        if type(m).__name__ == "StochasticDepth" and getattr(m, "p", 0) > 0:
+            return True
+    return False
 
 
 def _normalise_input_shape(input_shape, name="input_shape"):
@@ -359,6 +424,17 @@ def _from_torch_bytes(blob, map_location=None):
     return torch.load(io.BytesIO(blob), map_location=map_location, weights_only=True)
 
 
+def _to_host(obj):
+    """A copy of a (nested) state dict with every tensor cloned to the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _to_host(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_host(v) for v in obj)
+    return copy.deepcopy(obj)
+
+
 def _history_rows(history):
     """A skorch History as plain python rows (what pickles and JSON hold)."""
     return [dict(row) for row in history]
@@ -436,8 +512,29 @@ class _CallbackNet:
         setattr(self._est, name, value)
 
 
-class _StopTraining(Exception):
-    """A callback asked to stop (skorch callbacks raise KeyboardInterrupt)."""
+class _Loop:
+    """What an epoch of the training shell asks before and after each update."""
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+        self.stop = False
+        self.updates = 0
+        self.bar = None
+
+    def halt(self):
+        """True when training must stop before the next update."""
+        return self.stop or self.estimator._stop_requested()
+
+    def step(self):
+        """Count a completed update; True when training must stop now."""
+        self.updates += 1
+        self.bar.update(1)
+        # an entry per update in skorch's "batches", for what callbacks record
+        # there; losses stay on the device and are read back once per epoch
+        self.estimator.history_.new_batch()
+        if self.estimator._notify("on_batch_end", training=True):
+            self.stop = True
+        return self.halt()
 
 
 class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -485,7 +582,16 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
     _torch_attributes = ("module_", "optimizer_")
 
     #: private attributes that belong to the fitted state (reset, snapshot)
-    _private_fitted = ("_seed", "_shares_module", "_w0", "_best_state", "_no_improvement_count")
+    _private_fitted = (
+        "_seed",
+        "_shares_module",
+        "_w0",
+        "_best_state",
+        "_no_improvement_count",
+        "_callbacks_from",
+        "_channels_last_input",
+        "_global_rng",
+    )
 
     #: what an epoch of the training shell is called in messages
     _epoch_word = "epoch"
@@ -508,13 +614,27 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         }
 
     def _snapshot(self):
-        """A private copy of the fitted state (partial_fit restores it on error)."""
-        return copy.deepcopy(self._fitted_state())
+        """A copy of the fitted state, torch state on the CPU (partial_fit rolls back to it).
+
+        Keeping the weights and optimiser state on the host spares the
+        accelerator a second copy of the model at every ``partial_fit``.
+        """
+        state = dict(self._fitted_state())
+        torch_state = {}
+        for name in self._torch_attributes:
+            obj = state.pop(name, None)
+            if obj is not None:
+                torch_state[name] = (obj, _to_host(obj.state_dict()))
+        return copy.deepcopy(state), torch_state
 
     def _restore(self, snapshot):
+        state, torch_state = snapshot
         for name in list(self._fitted_state()):
             delattr(self, name)
-        vars(self).update(snapshot)
+        vars(self).update(state)
+        for name, (obj, saved) in torch_state.items():
+            obj.load_state_dict(saved)
+            setattr(self, name, obj)
 
     @contextlib.contextmanager
     def _fitting(self, *, partial):
@@ -541,11 +661,7 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             finally:
                 vars(self).pop("_sigint", None)
         if flag.count:
-            where = (
-                f"{self.n_iter_} {self._unit_word()} of {self._target_word()}"
-                if hasattr(self, "n_iter_")
-                else "its first update"
-            )
+            where = f"{getattr(self, 'n_iter_', 0)} {self._unit_word()} in all"
             message = (
                 f"{type(self).__name__} was interrupted after {where}. It is fitted "
                 "and consistent: predict, partial_fit (to go on training) and "
@@ -556,9 +672,6 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
 
     def _unit_word(self):
         return "epochs"
-
-    def _target_word(self):
-        return f"max_epochs={getattr(self, 'max_epochs', '?')}"
 
     def _stop_requested(self):
         flag = getattr(self, "_sigint", None)
@@ -610,9 +723,17 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
 
     def _shape_X(self, X, *, reset):
         if not reset and X.ndim == 2 and self.input_shape is None and len(self.input_shape_) == 3:
-            # rows flattened from the images the model was fitted on
+            # rows flattened from the images the model was fitted on, in
+            # their layout (channels-last arrays flatten as H, W, C)
             if X.shape[1] == int(np.prod(self.input_shape_)):
-                return X.reshape(X.shape[0], *self.input_shape_)
+                c, h, w = self.input_shape_
+                if getattr(self, "_channels_last_input", False):
+                    return X.reshape(X.shape[0], h, w, c).transpose(0, 3, 1, 2).copy()
+                return X.reshape(X.shape[0], c, h, w)
+        if reset:
+            self._channels_last_input = bool(
+                X.ndim == 4 and X.shape[1] not in (1, 3) and X.shape[3] in (1, 3)
+            )
         X = as_image_batch(X, self.input_shape)
         if reset:
             self.input_shape_ = tuple(X.shape[1:])
@@ -757,7 +878,16 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         return bool(self.early_stopping)
 
     def _init_callbacks(self):
-        """``callbacks_``: the given skorch callbacks, initialised, with names."""
+        """``callbacks_``: the given skorch callbacks, initialised, with names.
+
+        As in skorch, they are initialised when a fit starts; a
+        ``partial_fit`` goes on with those of the fit before it unless
+        ``callbacks`` was set to another list since.
+        """
+        if "callbacks_" in vars(self) and self._callbacks_from is self.callbacks:
+            return
+        from skorch.callbacks.scoring import ScoringBase
+
         named = []
         for i, cb in enumerate(self.callbacks or []):
             name, cb = cb if isinstance(cb, tuple) else (type(cb).__name__, cb)
@@ -766,19 +896,32 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
                     f"callbacks[{i}] is a {type(cb).__name__}; pass skorch callback "
                     "objects (skorch.callbacks.*) or (name, callback) pairs."
                 )
+            if isinstance(cb, ScoringBase):
+                raise ValueError(
+                    f"callbacks[{i}] is skorch's {type(cb).__name__}, which scores "
+                    "skorch's own data sets; it is not supported. The history has "
+                    "train_loss and, with early_stopping, valid_loss and valid_acc."
+                )
             named.append((name, cb.initialize()))
         self.callbacks_ = named
+        self._callbacks_from = self.callbacks
 
     def _notify(self, hook, **kwargs):
+        """Call ``hook`` on every callback; True when one asked to stop.
+
+        skorch callbacks stop training by raising ``KeyboardInterrupt``
+        (``EarlyStopping`` does); a second real Ctrl-C goes through.
+        """
         net = None
-        for _, cb in getattr(self, "callbacks_", ()):
+        for _, cb in self.callbacks_:
             net = net or _CallbackNet(self)
             try:
                 getattr(cb, hook)(net, **kwargs)
-            except KeyboardInterrupt as exc:
+            except KeyboardInterrupt:
                 if self._sigint_second():
                     raise
-                raise _StopTraining from exc
+                return True
+        return False
 
     def _sigint_second(self):
         flag = getattr(self, "_sigint", None)
@@ -792,67 +935,52 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         ``target`` is a callable returning the ``n_iter_`` to reach; it is
         read after ``on_train_begin``, so that a callback restoring a
         checkpoint (skorch's ``LoadInitState``) resumes the fit where it
-        stopped. ``run_epoch(step, goal)`` runs one epoch toward ``goal`` and
+        stopped. ``run_epoch(loop, goal)`` runs one epoch toward ``goal`` and
         returns the dict of its metrics for ``history_`` (with at least
-        ``train_loss``), or None when no update completed; it calls
-        ``step()`` after every update and stops early when that returns
-        True. ``validate()`` returns ``(valid_loss, valid_score)`` on the
-        held-out data; with it, early stopping follows scikit-learn's rule
-        (``tol``, ``n_iter_no_change``) and the best weights are restored at
-        the end. ``steps_per_iter`` is the number of ``step()`` calls in one
-        unit of ``n_iter_`` (minibatches per epoch), for the progress bar.
+        ``train_loss``), or None when no update was made; before every update
+        it asks ``loop.halt()`` and after it calls ``loop.step()``, stopping
+        when either returns True. ``validate()`` returns ``(valid_loss,
+        valid_score)`` on the held-out data; with it, early stopping follows
+        scikit-learn's rule (``tol``, ``n_iter_no_change``) and the best
+        weights are restored at the end. ``steps_per_iter`` is the number of
+        updates in one unit of ``n_iter_`` (minibatches per epoch), for the
+        progress bar.
         """
         self._init_callbacks()
-        stopped = False
-        try:
-            self._notify("on_train_begin", X=X, y=y)
-        except _StopTraining:
-            stopped = True
+        loop = _Loop(self)
+        loop.stop = self._notify("on_train_begin", X=X, y=y)
+        trained_before = self.n_iter_ > 0 or len(self.history_) > 0
         goal = target()
-        bar = tqdm(
+        loop.bar = tqdm(
             total=max(0, goal - self.n_iter_) * steps_per_iter,
             disable=not self.verbose,
             desc=type(self).__name__,
             mininterval=0.5,
         )
-
-        def step():
-            bar.update(1)
-            # an entry per update in skorch's "batches", for what callbacks
-            # record there; losses stay on the device, read once per epoch
-            self.history_.new_batch()
-            self._notify("on_batch_end", training=True)
-            return self._stop_requested()
-
         try:
-            while not stopped and self.n_iter_ < goal:
-                self._notify("on_epoch_begin")
+            while self.n_iter_ < goal and not loop.halt():
+                if self._notify("on_epoch_begin"):
+                    break
                 tic = time.perf_counter()
                 before = self.n_iter_
                 self.history_.new_epoch()
-                metrics = run_epoch(step, goal)
-                if metrics is None or self.n_iter_ == before:
-                    # Ctrl-C before the first update of this epoch
+                metrics = run_epoch(loop, goal)
+                if metrics is None:
                     self.history_.pop()
                     break
                 self._record_epoch(metrics, before, tic, validate)
-                self._notify("on_epoch_end")
+                loop.stop = self._notify("on_epoch_end") or loop.stop
                 if self.verbose:
-                    bar.set_postfix(self._postfix(), refresh=False)
-                if self._stop_requested() or self._no_improvement_stop():
+                    loop.bar.set_postfix(self._postfix(), refresh=False)
+                if self._no_improvement_stop():
                     break
-        except _StopTraining:
-            pass
         finally:
-            bar.close()
-        if self._stop_requested() and self.n_iter_ == 0:
-            # nothing was trained yet: there is no model to keep
+            loop.bar.close()
+        if self._stop_requested() and loop.updates == 0 and not trained_before:
+            # Ctrl-C before the first update: there is no model to keep
             raise KeyboardInterrupt
         self._restore_best()
-        try:
-            self._notify("on_train_end", X=X, y=y)
-        except _StopTraining:
-            pass
+        self._notify("on_train_end", X=X, y=y)
 
     def _record_epoch(self, metrics, before, tic, validate):
         h = self.history_
@@ -868,7 +996,8 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         if "train_batch_count" not in metrics:
             h.record("train_batch_count", self.n_iter_ - before)
         self._record_best("train_loss", loss, lower_is_better=True)
-        if validate is not None and getattr(self, "validation_scores_", None) is not None:
+        complete = metrics.get("epoch_complete", True)
+        if validate is not None and complete and "_no_improvement_count" in vars(self):
             valid_loss, score = validate()
             h.record("valid_loss", float(valid_loss))
             h.record("valid_acc", float(score))
@@ -921,11 +1050,11 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
     def _no_improvement_stop(self):
         if "_no_improvement_count" not in vars(self):
             return False
-        if self._no_improvement_count >= self.n_iter_no_change:
+        if self._no_improvement_count > self.n_iter_no_change:
             if self.verbose:
                 print(
                     f"Validation score did not improve more than tol={self.tol} for "
-                    f"{self.n_iter_no_change} consecutive {self._epoch_word}s. Stopping."
+                    f"{self.n_iter_no_change + 1} consecutive {self._epoch_word}s. Stopping."
                 )
             return True
         return False
@@ -1072,6 +1201,16 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
     def _load_history(self, f_history):
         self.history_ = History.from_file(_path(f_history))
         self.n_iter_ = self._n_iter_from_history()
+        if "_no_improvement_count" in vars(self):
+            # inside a fit with early stopping: replay the stopping rule over the restored epochs, so a resumed
+            # fit stops where the uninterrupted one would; the best weights of
+            # epochs before the checkpoint are not in it, so the weights
+            # loaded stand in for them
+            self._start_early_stopping(True)
+            for row in self.history_:
+                if "valid_acc" in row:
+                    self._update_early_stopping(float(row["valid_acc"]))
+            self._best_state = self._state_for_best()
 
     def _n_iter_from_history(self):
         return len(self.history_)

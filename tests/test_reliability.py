@@ -23,12 +23,16 @@ CPU = dict(device="cpu", random_state=0)
 
 
 def _proto(**kw):
+    for other in ("max_epochs", "batch_size"):  # FineTune's names
+        kw.pop(other, None)
     params = dict(backbone=MLPBackbone(hidden=(32,)), n_way=5, n_shot=2, n_query=2, max_iter=30)
     params.update(kw)
     return ProtoNetClassifier(**{**CPU, **params})
 
 
 def _finetune(**kw):
+    for other in ("max_iter", "n_way", "n_shot", "n_query"):  # ProtoNet's names
+        kw.pop(other, None)
     params = dict(backbone=MLPBackbone(hidden=(32,)), max_epochs=3)
     params.update(kw)
     return FineTuneClassifier(**{**CPU, **params})
@@ -142,13 +146,94 @@ def test_ctrl_c_leaves_consistent_model_and_reraises(make, method, digits):
         fresh = clf.adapt(X, y)
         np.testing.assert_allclose(fresh.prototypes_, clf.prototypes_, rtol=1e-6, atol=1e-8)
     else:
-        assert 0 < clf.n_iter_ < 100_000
-        assert len(clf.history_) == clf.n_iter_
+        assert 0 <= clf.n_iter_ < 100_000
+        # a row per epoch, the last one possibly cut short by the interrupt
+        complete = clf.history_[:, "epoch_complete"]
+        assert sum(complete) == clf.n_iter_ and all(complete[:-1])
     assert clf.predict(X[:10]).shape == (10,)
     n_iter = clf.n_iter_
     clf.partial_fit(X, y)
     assert clf.n_iter_ > n_iter
     pickle.loads(pickle.dumps(clf)).predict(X[:3])
+
+
+class _SigintAt:
+    """A skorch callback that presses Ctrl-C at a chosen moment."""
+
+    def __init__(self, hook, at=1):
+        self.hook, self.at = hook, at
+
+    def initialize(self):
+        self.count_ = 0
+        return self
+
+    def __getattr__(self, name):
+        if not name.startswith("on_"):
+            raise AttributeError(name)
+
+        def hook(net, **kwargs):
+            if name == self.hook:
+                self.count_ += 1
+                if self.count_ == self.at:
+                    os.kill(os.getpid(), signal.SIGINT)
+
+        return hook
+
+
+@pytest.mark.parametrize("make", ESTIMATORS)
+def test_ctrl_c_before_the_first_update_fits_nothing(make, digits):
+    X, y = digits
+    clf = make(callbacks=[_SigintAt("on_train_begin")])
+    with pytest.raises(KeyboardInterrupt) as info:
+        clf.fit(X, y)
+    assert not isinstance(info.value, TrainingInterrupted)
+    with pytest.raises(NotFittedError):
+        clf.predict(X[:2])
+
+
+@pytest.mark.parametrize("make", ESTIMATORS)
+def test_resume_after_ctrl_c_mid_epoch_equals_uninterrupted_fit(make, digits, tmp_path):
+    from skorch.callbacks import Checkpoint, LoadInitState
+
+    X, y = digits
+    long = dict(max_iter=250, max_epochs=4, batch_size=64)
+    reference = make(**long).fit(X, y)
+    cp = Checkpoint(monitor=None, dirname=str(tmp_path))
+    # Ctrl-C inside the second epoch / block: after 40 minibatches or meta-updates
+    with pytest.raises(TrainingInterrupted):
+        make(callbacks=[cp, _SigintAt("on_batch_end", at=40)], **long).fit(X, y)
+    resumed = make(callbacks=[LoadInitState(cp)], **long).fit(X, y)
+    assert resumed.n_iter_ == reference.n_iter_
+    for name, value in reference.module_.state_dict().items():
+        assert torch.equal(resumed.module_.state_dict()[name], value), name
+
+
+@pytest.mark.parametrize("make", ESTIMATORS)
+def test_callback_stopping_in_a_batch_keeps_history_and_counts_in_step(make, digits):
+    from skorch.callbacks import Callback
+
+    class StopAtFifth(Callback):
+        def initialize(self):
+            self.n_ = 0
+            return self
+
+        def on_batch_end(self, net, **kwargs):
+            self.n_ += 1
+            if self.n_ == 5:
+                raise KeyboardInterrupt
+
+    X, y = digits
+    clf = make(callbacks=[StopAtFifth()], max_iter=1000, max_epochs=10, batch_size=16)
+    clf.fit(X, y)
+    row = clf.history_[-1]
+    assert "train_loss" in row and len(row["batches"]) == 5
+    if make is _proto:
+        assert clf.n_iter_ == 5 == row["iter"]
+    else:
+        assert clf.n_iter_ == 0 and row["epoch_complete"] is False
+        clf.set_params(callbacks=None)
+        clf.partial_fit(X, y)  # finishes the epoch that was cut short
+        assert clf.n_iter_ == 1 and len(clf.history_) == 1
 
 
 def test_callback_keyboard_interrupt_stops_quietly(digits):
@@ -254,6 +339,20 @@ def test_fit_leaves_user_torch_stream_alone(make, digits):
     torch.manual_seed(123)
     make(backbone=MLPBackbone(hidden=(16,), dropout=0.5)).fit(X, y)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_fit_without_dropout_in_a_thread_leaves_main_thread_draws_alone(digits):
+    X, y = digits
+    torch.manual_seed(5)
+    expected = torch.rand(2000)
+    torch.manual_seed(5)
+    worker = threading.Thread(target=lambda: _finetune(max_epochs=3).fit(X, y))
+    worker.start()
+    # draws made while the worker trains (its network has no dropout)
+    worker.join(0.05)
+    draws = torch.cat([torch.rand(1) for _ in range(2000)])
+    worker.join()
+    assert torch.equal(draws, expected)
 
 
 @pytest.mark.parametrize("make", ESTIMATORS)
@@ -382,3 +481,57 @@ def test_grid_search_class_disjoint_default_scorer_warns(digits):
     search = GridSearchCV(_proto(max_iter=5), {"lr": [1e-3]}, cv=ClassDisjointKFold(2))
     with pytest.warns(UserWarning, match="not among classes_"):
         search.fit(X, y)
+
+
+# --------------------------------------------------------- classifier layer
+def test_classifier_layer_can_leave_unlabelled_rows_out_of_classes():
+    """Subclasses that ask for it (domain adaptation) get y == -1 as 'unlabelled'."""
+
+    class SemiSupervised(FineTuneClassifier):
+        _unlabeled_marker = -1
+
+    clf = SemiSupervised()
+    codes = clf._encode_y(np.array([3, -1, 7, 7, -1]))
+    assert_array_equal(clf.classes_, [3, 7])
+    assert_array_equal(codes, [0, -1, 1, 1, -1])
+    assert_array_equal(clf._codes_for(np.array([-1, 7])), [-1, 1])
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        SemiSupervised()._encode_y(np.array([-1, -1, 5]))
+    # the others keep -1 as an ordinary label
+    plain = FineTuneClassifier()
+    plain._encode_y(np.array([-1, 1]))
+    assert_array_equal(plain.classes_, [-1, 1])
+
+
+def test_rows_flattened_from_channels_last_images_predict_like_the_images():
+    rng = np.random.RandomState(0)
+    imgs = rng.rand(40, 8, 8, 3).astype(np.float32)  # (n, H, W, C)
+    y = np.repeat(np.arange(4), 10)
+    kw = dict(backbone=Conv4Backbone(channels=4, n_blocks=2), max_epochs=1, **CPU)
+    clf = FineTuneClassifier(**kw).fit(imgs, y)
+    assert_array_equal(clf.predict_proba(imgs.reshape(40, -1)), clf.predict_proba(imgs))
+    assert_array_equal(clf.transform(imgs.reshape(40, -1)), clf.transform(imgs))
+
+
+def test_meta_device_and_scoring_callbacks_are_refused(digits):
+    from skorch.callbacks import EpochScoring
+
+    X, y = digits
+    with pytest.raises(ValueError, match="meta tensors"):
+        _finetune(device="meta").fit(X, y)
+    with pytest.raises(ValueError, match="EpochScoring"):
+        _finetune(callbacks=[EpochScoring("accuracy")]).fit(X, y)
+
+
+def test_adapted_estimator_does_not_share_callbacks(digits, tmp_path):
+    from skorch.callbacks import Checkpoint
+
+    X, y = digits
+    cp = Checkpoint(monitor=None, dirname=str(tmp_path))
+    clf = _proto(max_iter=100, callbacks=[cp]).fit(X[y < 5], y[y < 5])
+    saved = (tmp_path / "params.pt").read_bytes()
+    child = clf.adapt(X[y >= 5][:50], y[y >= 5][:50])
+    assert child.callbacks is None
+    child.partial_fit(X[y >= 5], y[y >= 5])
+    assert (tmp_path / "params.pt").read_bytes() == saved
+    assert clf.callbacks_[0][1] is cp

@@ -50,8 +50,8 @@ class _KeepStates(Callback):
 def test_early_stopping_restores_best_weights(make, digits):
     X, y = digits
     keep = _KeepStates()
-    # tol=1 never counts as an improvement: training stops n_iter_no_change
-    # epochs after the first one, and the best of them is kept
+    # tol=1 never counts as an improvement: as in MLPClassifier, training
+    # stops once n_iter_no_change + 1 epochs after the first did not improve
     clf = make(
         early_stopping=True,
         n_iter_no_change=3,
@@ -62,7 +62,7 @@ def test_early_stopping_restores_best_weights(make, digits):
     )
     clf.fit(X, y)
     scores = clf.validation_scores_
-    assert len(scores) == 4 == len(clf.history_)
+    assert len(scores) == 5 == len(clf.history_)
     assert clf.best_validation_score_ == max(scores)
     assert_allclose(clf.history_[:, "valid_acc"], scores)
     best = int(np.argmax(scores))

@@ -39,7 +39,9 @@ from .._base import (
     Interval,
     _fit_context,
     derive_seed,
+    draws_global_rng,
     fit_guard,
+    reseed_global,
     resolve_device,
     torch_rng,
 )
@@ -81,9 +83,6 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
 
     def _unit_word(self):
         return "meta-updates"
-
-    def _target_word(self):
-        return f"max_iter={self.max_iter}"
 
     def _n_iter_from_history(self):
         return int(self.history_[-1]["iter"]) if len(self.history_) else 0
@@ -183,6 +182,7 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
         with torch_rng(self._seed, torch.device("cpu")):
             module, _ = self._build_module(input_shape, weights=self.weights)
         self.module_ = self._place_module(module)
+        self._global_rng = draws_global_rng(self.module_)
         self.optimizer_ = self._make_optimizer()
         self.history_ = self._new_history()
         self.n_iter_ = 0
@@ -290,22 +290,29 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
         batch = self.meta_batch_size
         module, opt = self.module_, self.optimizer_
 
-        def run_epoch(step, goal):
+        def run_epoch(loop, goal):
             start = self.n_iter_
-            # epochs end on multiples of _EPOCH_UPDATES and draw their episodes
-            # from a generator seeded by where they start, so a fit resumed
-            # from a checkpoint draws what an uninterrupted one would
-            block = min(_EPOCH_UPDATES - start % _EPOCH_UPDATES, goal - start)
+            # epochs end on multiples of _EPOCH_UPDATES; each draws its episodes
+            # from a generator seeded by where the epoch begins, and a fit that
+            # stopped inside an epoch skips the episodes it already used, so a
+            # resumed fit draws what an uninterrupted one would
+            first = start - start % _EPOCH_UPDATES
+            offset = start - first
+            block = min(_EPOCH_UPDATES - offset, goal - start)
             losses = torch.zeros(block, device=self.device_)
             accs = torch.zeros(block, device=self.device_)
             done = 0
             module.train()
-            with torch_rng(self._seed + start, self.device_) as gen:
-                s_idx, q_idx, s_y, q_y = sampler.sample(gen, block * batch)
-                shape = (block, batch)
-                s_idx, q_idx = s_idx.view(*shape, -1), q_idx.view(*shape, -1)
-                s_y, q_y = s_y.view(*shape, -1), q_y.view(*shape, -1)
+            with torch_rng(self._seed + first, self.device_, global_rng=self._global_rng) as gen:
+                s_idx, q_idx, s_y, q_y = sampler.sample(gen, (offset + block) * batch)
+                shape = (offset + block, batch)
+                s_idx, q_idx = s_idx.view(*shape, -1)[offset:], q_idx.view(*shape, -1)[offset:]
+                s_y, q_y = s_y.view(*shape, -1)[offset:], q_y.view(*shape, -1)[offset:]
                 for i in range(block):
+                    if loop.halt():
+                        break
+                    if self._global_rng:
+                        reseed_global(self._seed + self.n_iter_, self.device_)
                     self._set_lr()
                     loss, logits = self._episode_loss(X_t, s_idx[i], s_y[i], q_idx[i], q_y[i], n_way)
                     opt.zero_grad(set_to_none=True)
@@ -315,9 +322,11 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
                     losses[i] = loss.detach()
                     accs[i] = (logits.detach().argmax(-1) == q_y[i]).float().mean()
                     done += 1
-                    if step():
+                    if loop.step():
                         break
             module.eval()
+            if done == 0:
+                return None
             return {
                 "iter": self.n_iter_,
                 "train_loss": losses[:done].mean().item(),  # one host sync per epoch
@@ -338,7 +347,8 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
         copy-on-write: whichever of the two trains again (``partial_fit``,
         ``fit``, ``load_params``) first takes a network of its own, so they
         never change each other, and adapting stays cheap enough for scoring
-        to call it thousands of times.
+        to call it thousands of times. The new estimator has no callbacks
+        (``callbacks=None``): this one's checkpoints and loggers stay its own.
 
         Parameters
         ----------
@@ -368,6 +378,11 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
         vars(new).pop("_sigint", None)
         codes = new._encode_y(y_support)
         new.history_ = copy.deepcopy(self.history_)
+        # callbacks belong to this estimator's training runs (a Checkpoint
+        # writes its files): the new one starts without them
+        new.callbacks = None
+        new.callbacks_ = []
+        new._callbacks_from = None
         self._shares_module = True
         new._shares_module = True
         X_t, y_t = self._device_data(X_support, codes)

@@ -18,7 +18,9 @@ from .._base import (
     StrOptions,
     _fit_context,
     derive_seed,
+    draws_global_rng,
     fit_guard,
+    reseed_global,
     resolve_device,
     torch_rng,
 )
@@ -29,6 +31,9 @@ __all__ = ["FineTuneClassifier"]
 
 #: above this many bytes the training set stays in host memory, batches travel
 _DEVICE_DATA_LIMIT = 2 * 1024**3
+
+#: spacing of the per-step dropout seeds of consecutive epochs
+_STEP_SEED = 1_000_003
 
 
 class _HeadNet(nn.Module):
@@ -366,6 +371,7 @@ class FineTuneClassifier(BaseTorchClassifier):
                 "the default 64), or freeze='backbone' with a backbone without batch norm."
             )
         self.module_ = self._place_module(module)
+        self._global_rng = draws_global_rng(self.module_)
         self.pretrained_ = pretrained
         self.optimizer_ = self._make_optimizer()
         self._w0 = (
@@ -450,21 +456,43 @@ class FineTuneClassifier(BaseTorchClassifier):
         diffs = torch._foreach_sub(params, self._w0)
         return 0.5 * self.l2sp * sum(d.pow(2).sum() for d in diffs)
 
+    def _resume_batch(self, n_batches):
+        """Where the epoch starts: after the batches of an epoch cut short."""
+        h = self.history_
+        if len(h) >= 2 and h[-2].get("epoch_complete") is False:
+            done = int(h[-2]["train_batch_count"])
+            if done < n_batches:
+                del h[-2]
+                return done
+        return 0
+
+    def _n_iter_from_history(self):
+        return sum(1 for row in self.history_ if row.get("epoch_complete", True))
+
     def _train(self, X, codes, target, validate=None):
         X_t, y_t = self._device_data(X, codes)
         n = X_t.shape[0]
         bounds = batch_bounds(n, int(self.batch_size))
         module, opt, dev = self.module_, self.optimizer_, self.device_
 
-        def run_epoch(step, goal):
+        def run_epoch(loop, goal):
             epoch = self.n_iter_
+            # an epoch that Ctrl-C cut short goes on from where it stopped,
+            # with the same shuffle: its row is folded into this one
+            first = self._resume_batch(len(bounds))
             n_frozen = self._apply_freeze(epoch)
             total = torch.zeros((), device=dev)
             correct = torch.zeros((), device=dev, dtype=torch.long)
             seen = batches = 0
-            with torch_rng(self._seed + epoch, X_t.device) as gen:
+            with torch_rng(self._seed + epoch, X_t.device, global_rng=self._global_rng) as gen:
                 perm = torch.randperm(n, generator=gen, device=X_t.device)
-                for start, stop in bounds:
+                for b, (start, stop) in enumerate(bounds[first:], start=first):
+                    if loop.halt():
+                        break
+                    if self._global_rng:
+                        # dropout draws depend on the step alone, so a resumed
+                        # epoch draws what an uninterrupted one would
+                        reseed_global(self._seed + _STEP_SEED * epoch + b, dev)
                     idx = perm[start:stop]
                     xb = X_t[idx].to(dev, non_blocking=True)
                     yb = y_t[idx].to(dev, non_blocking=True)
@@ -478,15 +506,20 @@ class FineTuneClassifier(BaseTorchClassifier):
                     correct += (logits.detach().argmax(1) == yb).sum()
                     seen += stop - start
                     batches += 1
-                    if step():
+                    if loop.step():
                         break
-            self.n_iter_ += 1
             module.eval()
+            if batches == 0:
+                return None
+            complete = first + batches == len(bounds)
+            if complete:
+                self.n_iter_ += 1
             return {
                 "train_loss": total.item() / seen,  # one host sync per epoch
                 "train_acc": correct.item() / seen,
                 "n_frozen": n_frozen,
-                "train_batch_count": batches,
+                "train_batch_count": first + batches,
+                "epoch_complete": complete,
             }
 
         self._run_training(
