@@ -6,7 +6,11 @@
 #   3. the few-shot Omniglot benchmark (benchmarks/fewshot_omniglot.py) with a
 #      budget that fits ~5 minutes on an H100 (default 3000 meta-updates per
 #      model, 600 test episodes per setting);
-#   4. benchmarks/finetune_overhead.py --device cuda, when that file exists.
+#   4. benchmarks/finetune_overhead.py --device cuda, when that file exists;
+#   5. benchmarks/protonet_defaults.py --configs defaults --device cuda: the
+#      ProtoNetClassifier defaults (early stopping included) fitted on the
+#      Omniglot background set, scored on Lake's one-shot runs and on
+#      evaluation-set episodes.
 # A short summary table is printed at the end. Every step runs even when an
 # earlier one fails; the exit status is non-zero if any step failed.
 #
@@ -17,9 +21,10 @@
 # Data: the device machine gets a copy of the repository only (not ../shared),
 # so the caller copies omniglot.npz into ./.bench_data/ first:
 #
-#   mkdir -p .bench_data && cp ../shared/data/omniglot.npz .bench_data/
+#   mkdir -p .bench_data && cp ../shared/data/omniglot.npz \
+#       ../shared/data/omniglot_oneshot_runs.npz .bench_data/
 #
-# (7.7 MB; keep .bench_data/ out of commits, e.g. `echo /.bench_data/ >> .git/info/exclude`
+# (8 MB; keep .bench_data/ out of commits, e.g. `echo /.bench_data/ >> .git/info/exclude`
 # and carry it explicitly.) DATA_HOME overrides the folder.
 #
 # Packages: the repository root is put on PYTHONPATH (no install needed). If a
@@ -31,9 +36,9 @@
 # bench_results/ (git-ignored).
 #
 # Environment knobs (defaults): PYTHON (python3), DATA_HOME (.bench_data),
-# BENCH_ITERS (3000), BENCH_EPISODES (600), TEST_TIMEOUT (240),
-# BENCH_TIMEOUT (270), FT_TIMEOUT (80). The default timeouts add up to under
-# 10 minutes.
+# BENCH_ITERS (2000), BENCH_EPISODES (600), TEST_TIMEOUT (200),
+# BENCH_TIMEOUT (200), FT_TIMEOUT (60), DEF_TIMEOUT (120). The default
+# timeouts add up to under 10 minutes.
 set -euo pipefail
 export PYTHONUNBUFFERED=1
 
@@ -41,11 +46,12 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PYTHON=${PYTHON:-python3}
 DATA_HOME=${DATA_HOME:-.bench_data}
-BENCH_ITERS=${BENCH_ITERS:-3000}
+BENCH_ITERS=${BENCH_ITERS:-2000}
 BENCH_EPISODES=${BENCH_EPISODES:-600}
-TEST_TIMEOUT=${TEST_TIMEOUT:-240}
-BENCH_TIMEOUT=${BENCH_TIMEOUT:-270}
-FT_TIMEOUT=${FT_TIMEOUT:-80}
+TEST_TIMEOUT=${TEST_TIMEOUT:-200}
+BENCH_TIMEOUT=${BENCH_TIMEOUT:-200}
+FT_TIMEOUT=${FT_TIMEOUT:-60}
+DEF_TIMEOUT=${DEF_TIMEOUT:-120}
 RESULTS=${OUT:-bench_results}
 mkdir -p "$RESULTS"
 
@@ -106,6 +112,16 @@ else
     SECONDS_TAKEN[finetune]=0
 fi
 
+if [ -f "$DATA_HOME/omniglot.npz" ] && [ -f "$DATA_HOME/omniglot_oneshot_runs.npz" ]; then
+    run_step defaults "$DEF_TIMEOUT" "$PYTHON" benchmarks/protonet_defaults.py \
+        --configs defaults --device cuda --threads 4 --data-home "$DATA_HOME" \
+        --out "$RESULTS/protonet_defaults.json"
+else
+    STEPS+=(defaults)
+    STATUS[defaults]="SKIPPED (no omniglot.npz / omniglot_oneshot_runs.npz in $DATA_HOME)"
+    SECONDS_TAKEN[defaults]=0
+fi
+
 echo
 echo "== gpu_check summary"
 printf '| %-9s | %-60s | %7s |\n' step status seconds
@@ -121,6 +137,10 @@ if [ -f "$RESULTS/gpu_check_fewshot.log" ]; then
     echo "few-shot table:"
     grep -E '^\|' "$RESULTS/gpu_check_fewshot.log" || true
     grep -E '^peak GPU memory|^device:' "$RESULTS/gpu_check_fewshot.log" || true
+fi
+if [ -f "$RESULTS/gpu_check_defaults.log" ]; then
+    echo "ProtoNet defaults:"
+    grep -E '^\|' "$RESULTS/gpu_check_defaults.log" || true
 fi
 echo "results in $RESULTS"
 exit "$failed"

@@ -622,10 +622,12 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         state = dict(self._fitted_state())
         torch_state = {}
         for name in self._torch_attributes:
-            obj = state.pop(name, None)
-            if obj is not None:
+            if state.get(name) is not None:
+                obj = state.pop(name)
                 torch_state[name] = (obj, _to_host(obj.state_dict()))
-        return copy.deepcopy(state), torch_state
+        # callbacks are kept as they are (a logger's writer cannot be copied)
+        kept = {k: state.pop(k) for k in ("callbacks_", "_callbacks_from") if k in state}
+        return {**copy.deepcopy(state), **kept}, torch_state
 
     def _restore(self, snapshot):
         state, torch_state = snapshot

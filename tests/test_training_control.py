@@ -272,3 +272,29 @@ def test_skops_round_trip(make, digits, tmp_path):
     back = sio.load(path, trusted=untrusted)
     assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
     back.partial_fit(X, y)  # and it trains on
+
+
+def test_failed_partial_fit_with_a_logger_callback_rolls_back(digits, tmp_path):
+    """The rollback copy must not try to copy a TensorBoard writer."""
+    pytest.importorskip("tensorboard")
+    from skorch.callbacks import TensorBoard
+    from torch.utils.tensorboard import SummaryWriter
+
+    X, y = digits
+    clf = _finetune(max_epochs=1, callbacks=[TensorBoard(SummaryWriter(str(tmp_path)))])
+    clf.partial_fit(X, y, classes=np.unique(y))
+    before = clf.predict_proba(X)
+    clf.set_params(lr=1e3)
+    with pytest.raises(ValueError, match="loss became"):
+        clf.partial_fit(X * 3e38, y)
+    assert_array_equal(clf.predict_proba(X), before)
+
+
+def test_failed_partial_fit_of_identity_protonet_keeps_it_usable(digits):
+    X, y = digits
+    clf = ProtoNetClassifier(backbone="identity", **CPU).partial_fit(X, y, classes=np.unique(y))
+    with pytest.raises(ValueError):
+        clf.partial_fit(X[:, :3], y)
+    assert clf.optimizer_ is None
+    clf.partial_fit(X, y)
+    assert clf.predict(X[:3]).shape == (3,)

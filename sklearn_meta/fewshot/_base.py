@@ -37,6 +37,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .._base import (
     Interval,
+    StrOptions,
     _fit_context,
     derive_seed,
     draws_global_rng,
@@ -56,8 +57,10 @@ _EPOCH_UPDATES = 100
 #: validation episodes, drawn once per fit from the held-out classes
 _N_VALID_EPISODES = 100
 
-#: "auto" early stopping is on above this many training samples
-_AUTO_EARLY_STOPPING_SAMPLES = 10_000
+#: max_iter="auto": this many passes over the training samples ...
+_AUTO_PASSES = 50
+#: ... but no more meta-updates than this
+_AUTO_MAX_ITER = 2000
 
 
 def _names(classes, codes, limit=5):
@@ -75,7 +78,7 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
         "n_way": [Interval(Integral, 2, None, closed="left")],
         "n_shot": [Interval(Integral, 1, None, closed="left")],
         "n_query": [Interval(Integral, 1, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "meta_batch_size": [Interval(Integral, 1, None, closed="left")],
     }
 
@@ -83,6 +86,23 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
 
     def _unit_word(self):
         return "meta-updates"
+
+    def _resolve_max_iter(self, n_samples):
+        """``max_iter_``: ``max_iter``, or what ``"auto"`` gives for this data.
+
+        ``"auto"`` counts in passes over the data, as ``MLPClassifier``'s
+        ``max_iter`` does: enough meta-updates to draw every training sample
+        about 50 times, at most 2,000.
+        """
+        if self.max_iter == "auto":
+            way, shot, query = self.episode_shape_
+            per_update = way * (shot + query) * self.meta_batch_size
+            self.max_iter_ = int(
+                min(_AUTO_MAX_ITER, max(1, math.ceil(_AUTO_PASSES * n_samples / per_update)))
+            )
+        else:
+            self.max_iter_ = int(self.max_iter)
+        return self.max_iter_
 
     def _n_iter_from_history(self):
         return int(self.history_[-1]["iter"]) if len(self.history_) else 0
@@ -120,7 +140,7 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
         n_classes = len(self.classes_)
         early = self._early_stopping_on(len(codes))
         if early and (n_classes < 4 or self.optimizer_ is None):
-            if self.early_stopping is True and self.optimizer_ is not None:
+            if self.early_stopping != "auto" and self.optimizer_ is not None:
                 raise ValueError(
                     "early_stopping=True holds out whole classes for validation and "
                     f"needs at least 4 classes; y has {n_classes}. Set "
@@ -132,7 +152,10 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
         X_tr, y_tr = X_t, y_t
         if early:
             X_tr, y_tr, validate = self._hold_out_classes(X_t, y_t)
-        self._meta_train(X_tr, y_tr, lambda: self.max_iter, validate=validate, X=X, y=y)
+        n_train = len(y_tr)
+        self._meta_train(
+            X_tr, y_tr, lambda: self._resolve_max_iter(n_train), validate=validate, X=X, y=y
+        )
         del X_tr, y_tr, validate
         self._set_support(X_t, y_t, np.arange(n_classes))
         return self

@@ -66,8 +66,13 @@ class ProtoNetClassifier(BaseEpisodicClassifier):
     metric : {"euclidean", "cosine"}, default="euclidean"
         Squared Euclidean distance (the paper's choice) or scaled cosine
         similarity to the prototypes.
-    max_iter : int, default=2000
+    max_iter : int or "auto", default="auto"
         Meta-updates run by ``fit`` (fewer when early stopping ends it).
+        ``"auto"`` counts passes over the data, as ``MLPClassifier``'s
+        ``max_iter`` does: enough meta-updates to draw every training sample
+        about 50 times, at most 2,000 (``max_iter_`` says how many). So a
+        small data set trains quickly, and the Omniglot background set gets
+        the 2,000 that the defaults were measured with.
     meta_batch_size : int, default=1
         Episodes averaged in each meta-update.
     lr : float, default=1e-3
@@ -127,6 +132,9 @@ class ProtoNetClassifier(BaseEpisodicClassifier):
     episode_shape_ : tuple of int
         ``(n_way, n_shot, n_query)`` of the training episodes actually drawn
         (smaller than requested when the data cannot supply them).
+    max_iter_ : int
+        The meta-updates ``fit`` aimed for: ``max_iter``, or what ``"auto"``
+        gave.
     validation_scores_ : list of float or None
         Episodic accuracy on the held-out classes after every block of 100
         meta-updates; None without early stopping.
@@ -206,7 +214,7 @@ class ProtoNetClassifier(BaseEpisodicClassifier):
         n_shot=1,
         n_query=5,
         metric="euclidean",
-        max_iter=2000,
+        max_iter="auto",
         meta_batch_size=1,
         lr=1e-3,
         lr_decay_step=None,
