@@ -535,3 +535,28 @@ def test_adapted_estimator_does_not_share_callbacks(digits, tmp_path):
     child.partial_fit(X[y >= 5], y[y >= 5])
     assert (tmp_path / "params.pt").read_bytes() == saved
     assert clf.callbacks_[0][1] is cp
+
+
+def test_module_backbone_counts_as_pretrained_as_documented(digits):
+    X, y = digits
+    net = torch.nn.Sequential(torch.nn.Linear(64, 16), torch.nn.ReLU())
+    clf = _finetune(backbone=net, max_epochs=1, lr=1e-2).fit(X, y)
+    assert clf.pretrained_ is True
+    assert clf.optimizer_.param_groups[0]["lr"] == pytest.approx(1e-3)  # 0.1 x lr
+    fresh = _finetune(backbone=net, max_epochs=1, lr=1e-2, backbone_lr=1.0).fit(X, y)
+    assert fresh.optimizer_.param_groups[0]["lr"] == pytest.approx(1e-2)
+    assert "freshly initialised ``nn.Module``" in FineTuneClassifier.__doc__
+
+
+def test_protonet_takes_path_and_home_relative_weights(digits, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    X, y = digits
+    backbone = MLPBackbone(hidden=(32,))
+    first = _proto(backbone=backbone).fit(X, y)
+    torch.save(first.module_.features.state_dict(), tmp_path / "w.pt")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for weights in (Path(tmp_path / "w.pt"), "~/w.pt"):
+        clf = _proto(backbone=backbone, weights=weights, max_iter=1, lr=1e-12).fit(X, y)
+        for name, value in first.module_.features.state_dict().items():
+            assert torch.allclose(clf.module_.features.state_dict()[name], value, atol=1e-6)
