@@ -960,7 +960,7 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             mininterval=0.5,
         )
         try:
-            while self.n_iter_ < goal and not loop.halt():
+            while self.n_iter_ < goal and not loop.halt() and not self._no_improvement_stop():
                 if self._notify("on_epoch_begin"):
                     break
                 tic = time.perf_counter()
@@ -971,11 +971,13 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
                     self.history_.pop()
                     break
                 self._record_epoch(metrics, before, tic, validate)
+                if not metrics.get("epoch_complete", True):
+                    # cut short by Ctrl-C or a callback: no validation and no
+                    # on_epoch_end (schedulers, checkpoints) for half an epoch
+                    break
                 loop.stop = self._notify("on_epoch_end") or loop.stop
                 if self.verbose:
                     loop.bar.set_postfix(self._postfix(), refresh=False)
-                if self._no_improvement_stop():
-                    break
         finally:
             loop.bar.close()
         if self._stop_requested() and loop.updates == 0 and not trained_before:
@@ -1175,15 +1177,22 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
                 "fit first (to resume an interrupted fit, pass skorch's LoadInitState "
                 "callback in callbacks=, which loads the checkpoint at the start of fit)."
             )
-        self._own_module()
         if checkpoint is not None:
-            # the history first: the checkpoint's file names are read from it
             if f_history is None and checkpoint.f_history is not None:
-                self._load_history(checkpoint.f_history_)
-            files = checkpoint.get_formatted_files(_CallbackNet(self))
+                f_history = checkpoint.f_history_
+            # the checkpoint's file names are read from the history it saved
+            saved = self.history_
+            try:
+                if f_history is not None:
+                    self.history_ = History.from_file(_path(f_history))
+                files = checkpoint.get_formatted_files(_CallbackNet(self))
+            finally:
+                self.history_ = saved
             f_params = files.get("f_params", f_params)
             f_optimizer = files.get("f_optimizer", f_optimizer)
             use_safetensors = getattr(checkpoint, "use_safetensors", use_safetensors)
+        # read everything first; change nothing until all of it fits
+        state = opt_state = history = None
         if f_params is not None:
             if use_safetensors:
                 from safetensors.torch import load_file
@@ -1191,23 +1200,50 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
                 state = load_file(_path(f_params), device=str(self.device_))
             else:
                 state = torch.load(_path(f_params), map_location=self.device_, weights_only=True)
-            self.module_.load_state_dict(state)
         if f_optimizer is not None and self.optimizer_ is not None:
-            self.optimizer_.load_state_dict(
-                torch.load(_path(f_optimizer), map_location=self.device_, weights_only=True)
-            )
+            opt_state = torch.load(_path(f_optimizer), map_location=self.device_, weights_only=True)
         if f_history is not None:
-            self._load_history(f_history)
+            history = History.from_file(_path(f_history))
+        self._own_module()
+        before = {
+            name: _to_host(getattr(self, name).state_dict())
+            for name in self._torch_attributes
+            if getattr(self, name, None) is not None
+        }
+        try:
+            if state is not None:
+                self.module_.load_state_dict(state)
+            if opt_state is not None:
+                self.optimizer_.load_state_dict(opt_state)
+        except (RuntimeError, ValueError, KeyError) as exc:
+            for name, saved_state in before.items():
+                getattr(self, name).load_state_dict(saved_state)
+            raise ValueError(
+                f"The saved weights do not fit this {type(self).__name__}'s network: they "
+                "come from another architecture, input shape or set of classes. Load them "
+                "into an estimator with the parameters and data they were saved with, or "
+                f"start afresh (for a Checkpoint, a new dirname). Torch said: {exc}"
+            ) from exc
+        if history is not None:
+            self._set_history(history)
         self._after_load_params()
 
-    def _load_history(self, f_history):
-        self.history_ = History.from_file(_path(f_history))
+    def _set_history(self, history):
+        self.history_ = history
         self.n_iter_ = self._n_iter_from_history()
+        if "_sigint" in vars(self) and self.random_state is None:
+            warnings.warn(
+                "Resuming a fit with random_state=None: the episodes, shuffles and "
+                "validation split from here on are drawn afresh, so it will not repeat "
+                "the interrupted fit. Pass an int random_state to resume exactly.",
+                UserWarning,
+                stacklevel=4,
+            )
         if "_no_improvement_count" in vars(self):
-            # inside a fit with early stopping: replay the stopping rule over the restored epochs, so a resumed
-            # fit stops where the uninterrupted one would; the best weights of
-            # epochs before the checkpoint are not in it, so the weights
-            # loaded stand in for them
+            # inside a fit with early stopping: replay the stopping rule over the
+            # restored epochs, so a resumed fit stops where the uninterrupted one
+            # would; the best weights of epochs before the checkpoint are not in
+            # it, so the weights loaded stand in for them
             self._start_early_stopping(True)
             for row in self.history_:
                 if "valid_acc" in row:
@@ -1216,6 +1252,23 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
 
     def _n_iter_from_history(self):
         return len(self.history_)
+
+    def _fold_cut_epoch(self, epoch_updates):
+        """Go on with an epoch that Ctrl-C (or a callback) cut short.
+
+        When the row before the one just opened is an epoch cut short, made
+        of ``epoch_updates`` updates as the coming one is (the same data), it
+        is dropped and its count of updates done returned: the coming epoch
+        continues it, so ``history_`` gets the rows an uninterrupted run
+        gets. Otherwise 0.
+        """
+        h = self.history_
+        if len(h) >= 2 and h[-2].get("epoch_complete") is False:
+            done = int(h[-2]["train_batch_count"])
+            if h[-2].get("epoch_updates") == epoch_updates and done < epoch_updates:
+                del h[-2]
+                return done
+        return 0
 
     def _after_load_params(self):
         """Bring state derived from the network up to date (subclass hook)."""

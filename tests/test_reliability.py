@@ -192,20 +192,86 @@ def test_ctrl_c_before_the_first_update_fits_nothing(make, digits):
 
 
 @pytest.mark.parametrize("make", ESTIMATORS)
-def test_resume_after_ctrl_c_mid_epoch_equals_uninterrupted_fit(make, digits, tmp_path):
+@pytest.mark.parametrize("extra", ["plain", "early_stopping", "scheduler"])
+def test_resume_after_ctrl_c_mid_epoch_equals_uninterrupted_fit(make, extra, digits, tmp_path):
+    from skorch.callbacks import Checkpoint, LoadInitState, LRScheduler
+
+    X, y = digits
+    long = dict(max_iter=350, max_epochs=4, batch_size=64)
+    if extra == "early_stopping":
+        long.update(early_stopping=True, n_iter_no_change=50)
+
+    def callbacks(*more):
+        sched = [LRScheduler("StepLR", step_size=1, gamma=0.7)] if extra == "scheduler" else []
+        return sched + list(more)
+
+    reference = make(callbacks=callbacks(), **long).fit(X, y)
+    cp = Checkpoint(monitor=None, dirname=str(tmp_path))
+    # Ctrl-C inside the second epoch / block: after 40 minibatches or 150 meta-updates
+    at = 150 if make is _proto else 40
+    with pytest.raises(TrainingInterrupted):
+        make(callbacks=callbacks(cp, _SigintAt("on_batch_end", at=at)), **long).fit(X, y)
+    resumed = make(callbacks=callbacks(LoadInitState(cp)), **long).fit(X, y)
+    assert resumed.n_iter_ == reference.n_iter_
+    assert len(resumed.history_) == len(reference.history_)
+    if extra == "early_stopping":
+        assert resumed.validation_scores_ == reference.validation_scores_
+    for name, value in reference.module_.state_dict().items():
+        assert torch.equal(resumed.module_.state_dict()[name], value), name
+
+
+def test_readme_setup_interrupted_mid_epoch_stays_fitted(digits, tmp_path):
+    """Early stopping plus Checkpoint on valid_loss_best, Ctrl-C inside an epoch."""
+    from skorch.callbacks import Checkpoint, EarlyStopping
+
+    X, y = digits
+    cp = Checkpoint(monitor="valid_loss_best", dirname=str(tmp_path))
+    stop = EarlyStopping(monitor="valid_loss", patience=50)
+    clf = _finetune(max_epochs=50, early_stopping=True, batch_size=16,
+                    callbacks=[cp, stop, _SigintAt("on_batch_end", at=150)])
+    with pytest.warns(UserWarning, match="interrupted"), pytest.raises(TrainingInterrupted):
+        clf.fit(X, y)
+    check_is_fitted(clf)
+    assert clf.history_[-1, "epoch_complete"] is False
+
+
+def test_rerunning_a_finished_early_stopped_fit_changes_nothing(digits, tmp_path):
     from skorch.callbacks import Checkpoint, LoadInitState
 
     X, y = digits
-    long = dict(max_iter=250, max_epochs=4, batch_size=64)
-    reference = make(**long).fit(X, y)
-    cp = Checkpoint(monitor=None, dirname=str(tmp_path))
-    # Ctrl-C inside the second epoch / block: after 40 minibatches or meta-updates
+    cp = Checkpoint(monitor="valid_acc_best", dirname=str(tmp_path))
+
+    def run():
+        return _finetune(max_epochs=200, early_stopping=True, n_iter_no_change=2, tol=0.5,
+                         callbacks=[cp, LoadInitState(cp)]).fit(X, y)
+
+    first = run()
+    again = run()
+    assert again.n_iter_ == first.n_iter_
+    assert_array_equal(again.predict_proba(X), first.predict_proba(X))
+
+
+def test_load_params_of_another_network_changes_nothing(digits, tmp_path):
+    X, y = digits
+    other = _finetune(backbone=MLPBackbone(hidden=(8,)), max_epochs=2).fit(X, y)
+    other.save_params(f_params=tmp_path / "w.pt", f_history=tmp_path / "h.json")
+    clf = _finetune(max_epochs=1).fit(X, y)
+    before = clf.predict_proba(X)
+    with pytest.raises(ValueError, match="do not fit"):
+        clf.load_params(f_params=tmp_path / "w.pt", f_history=tmp_path / "h.json")
+    assert_array_equal(clf.predict_proba(X), before)
+    assert clf.n_iter_ == 1 and len(clf.history_) == 1
+
+
+def test_partial_fit_on_other_data_after_ctrl_c_runs_a_whole_epoch(digits):
+    X, y = digits
+    clf = _finetune(max_epochs=10, batch_size=16, callbacks=[_SigintAt("on_batch_end", at=30)])
     with pytest.raises(TrainingInterrupted):
-        make(callbacks=[cp, _SigintAt("on_batch_end", at=40)], **long).fit(X, y)
-    resumed = make(callbacks=[LoadInitState(cp)], **long).fit(X, y)
-    assert resumed.n_iter_ == reference.n_iter_
-    for name, value in reference.module_.state_dict().items():
-        assert torch.equal(resumed.module_.state_dict()[name], value), name
+        clf.fit(X, y)
+    clf.set_params(callbacks=None)
+    clf.partial_fit(X[:1000], y[:1000])
+    row = clf.history_[-1]
+    assert row["epoch_complete"] and row["train_batch_count"] == 1000 // 16 + (1000 % 16 > 1)
 
 
 @pytest.mark.parametrize("make", ESTIMATORS)

@@ -322,6 +322,7 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
             first = start - start % _EPOCH_UPDATES
             offset = start - first
             block = min(_EPOCH_UPDATES - offset, goal - start)
+            folded = self._fold_cut_epoch(_EPOCH_UPDATES)
             losses = torch.zeros(block, device=self.device_)
             accs = torch.zeros(block, device=self.device_)
             done = 0
@@ -354,6 +355,9 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
                 "iter": self.n_iter_,
                 "train_loss": losses[:done].mean().item(),  # one host sync per epoch
                 "train_acc": accs[:done].mean().item(),
+                "train_batch_count": folded + done,
+                "epoch_updates": _EPOCH_UPDATES,
+                "epoch_complete": done == block,
             }
 
         self._run_training(target, run_epoch, X=X, y=y, validate=validate)

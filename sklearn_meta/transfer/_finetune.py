@@ -456,16 +456,6 @@ class FineTuneClassifier(BaseTorchClassifier):
         diffs = torch._foreach_sub(params, self._w0)
         return 0.5 * self.l2sp * sum(d.pow(2).sum() for d in diffs)
 
-    def _resume_batch(self, n_batches):
-        """Where the epoch starts: after the batches of an epoch cut short."""
-        h = self.history_
-        if len(h) >= 2 and h[-2].get("epoch_complete") is False:
-            done = int(h[-2]["train_batch_count"])
-            if done < n_batches:
-                del h[-2]
-                return done
-        return 0
-
     def _n_iter_from_history(self):
         return sum(1 for row in self.history_ if row.get("epoch_complete", True))
 
@@ -479,7 +469,7 @@ class FineTuneClassifier(BaseTorchClassifier):
             epoch = self.n_iter_
             # an epoch that Ctrl-C cut short goes on from where it stopped,
             # with the same shuffle: its row is folded into this one
-            first = self._resume_batch(len(bounds))
+            first = self._fold_cut_epoch(len(bounds))
             n_frozen = self._apply_freeze(epoch)
             total = torch.zeros((), device=dev)
             correct = torch.zeros((), device=dev, dtype=torch.long)
@@ -519,6 +509,7 @@ class FineTuneClassifier(BaseTorchClassifier):
                 "train_acc": correct.item() / seen,
                 "n_frozen": n_frozen,
                 "train_batch_count": first + batches,
+                "epoch_updates": len(bounds),
                 "epoch_complete": complete,
             }
 
