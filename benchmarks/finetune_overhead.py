@@ -5,8 +5,8 @@ default ``784 -> 256 -> 256 -> 10``), the same number of epochs, batch size and
 optimiser (Adam, same lr, no weight decay) are trained three ways in one process:
 
 1. ``FineTuneClassifier(backbone=MLPBackbone(hidden=(width, width)), weights=None,
-   freeze="none", early_stopping=False)``: from scratch, so ``backbone_lr="auto"`` is 1.0 and the whole
-   network shares one learning rate;
+   freeze="none", early_stopping=False)``: from scratch, so ``backbone_lr="auto"``
+   is 1.0 and the whole network shares one learning rate;
 2. skorch's ``NeuralNetClassifier`` with a module of identical architecture
    (``train_split=None``, ``iterator_train__shuffle=True``, cross-entropy);
 3. a hand-written torch loop: the data moved to the device once, minibatches

@@ -256,8 +256,8 @@ def main(argv=None):
     meta["total_seconds"] = time.perf_counter() - t0
     out.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
 
-    header = (f"| config | max_iter | lr_decay_step | fit (s) | Lake 20 runs, 20w1s (95 % t-CI over runs) "
-              f"| eval set 20w1s | eval set 5w5s |")
+    header = ("| config | max_iter | lr_decay_step | fit (s) | Lake 20 runs, 20w1s (95 % t-CI over runs) "
+              "| eval set 20w1s | eval set 5w5s |")
     print("\n" + header)
     print("|" + "---|" * 7)
     for r in results:

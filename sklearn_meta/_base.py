@@ -670,7 +670,9 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
                 "pickling work."
             )
             warnings.warn(message, UserWarning, stacklevel=4)
-            raise TrainingInterrupted(message, estimator=self, n_iter=getattr(self, "n_iter_", None))
+            raise TrainingInterrupted(
+                message, estimator=self, n_iter=getattr(self, "n_iter_", None)
+            )
 
     def _unit_word(self):
         return "epochs"

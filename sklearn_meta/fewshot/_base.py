@@ -338,7 +338,9 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
                     if self._global_rng:
                         reseed_global(self._seed + self.n_iter_, self.device_)
                     self._set_lr()
-                    loss, logits = self._episode_loss(X_t, s_idx[i], s_y[i], q_idx[i], q_y[i], n_way)
+                    loss, logits = self._episode_loss(
+                        X_t, s_idx[i], s_y[i], q_idx[i], q_y[i], n_way
+                    )
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
