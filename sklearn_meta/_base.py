@@ -45,6 +45,7 @@ import signal
 import threading
 import time
 import warnings
+import zlib
 from numbers import Integral, Real
 
 import numpy as np
@@ -435,6 +436,25 @@ def _to_host(obj):
     return copy.deepcopy(obj)
 
 
+def _data_key(X, y, *extra):
+    """A cheap fingerprint of a training set: a CRC of its shape, labels and some rows.
+
+    An int, so that history rows stay numbers (loggers plot every key).
+    """
+    X = np.asarray(X)
+    step = max(1, X.shape[0] // 64)
+    crc = zlib.crc32(np.asarray((*X.shape, *extra), dtype=np.int64).tobytes())
+    crc = zlib.crc32(np.ascontiguousarray(X[::step]).tobytes(), crc)
+    return zlib.crc32(np.ascontiguousarray(y).tobytes(), crc)
+
+
+def _keep_param(value):
+    """A parameter value as fit saw it: configs copied, networks by reference."""
+    if isinstance(value, torch.nn.Module) or _is_fitted_estimator(value):
+        return value
+    return clone(value, safe=False)
+
+
 def _history_rows(history):
     """A skorch History as plain python rows (what pickles and JSON hold)."""
     return [dict(row) for row in history]
@@ -591,7 +611,14 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         "_callbacks_from",
         "_channels_last_input",
         "_global_rng",
+        "_build_params",
+        "_lr_built",
     )
+
+    #: parameters that decide the network and optimiser that ``fit`` builds;
+    #: kept at fit so that a pickle rebuilds what was fitted even after
+    #: set_params changed them
+    _build_param_names = ("backbone",)
 
     #: what an epoch of the training shell is called in messages
     _epoch_word = "epoch"
@@ -626,7 +653,9 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
                 obj = state.pop(name)
                 torch_state[name] = (obj, _to_host(obj.state_dict()))
         # callbacks are kept as they are (a logger's writer cannot be copied)
-        kept = {k: state.pop(k) for k in ("callbacks_", "_callbacks_from") if k in state}
+        kept = {
+            k: state.pop(k) for k in ("callbacks_", "_callbacks_from", "_build_params") if k in state
+        }
         return {**copy.deepcopy(state), **kept}, torch_state
 
     def _restore(self, snapshot):
@@ -676,6 +705,11 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
 
     def _unit_word(self):
         return "epochs"
+
+    def _remember_build(self):
+        """Keep what decides the network and optimiser (see _build_param_names)."""
+        self._build_params = {k: _keep_param(getattr(self, k)) for k in self._build_param_names}
+        self._lr_built = self.lr
 
     def _stop_requested(self):
         flag = getattr(self, "_sigint", None)
@@ -885,10 +919,14 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         """``callbacks_``: the given skorch callbacks, initialised, with names.
 
         As in skorch, they are initialised when a fit starts; a
-        ``partial_fit`` goes on with those of the fit before it unless
-        ``callbacks`` was set to another list since.
+        ``partial_fit`` goes on with those of the fit before it unless the
+        callbacks given have changed since.
         """
-        if "callbacks_" in vars(self) and self._callbacks_from is self.callbacks:
+        given = list(self.callbacks or [])
+        before = getattr(self, "_callbacks_from", None)
+        if "callbacks_" in vars(self) and before is not None and len(before) == len(given) and all(
+            a is b for a, b in zip(before, given)
+        ):
             return
         from skorch.callbacks.scoring import ScoringBase
 
@@ -908,7 +946,7 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
                 )
             named.append((name, cb.initialize()))
         self.callbacks_ = named
-        self._callbacks_from = self.callbacks
+        self._callbacks_from = given
 
     def _notify(self, hook, **kwargs):
         """Call ``hook`` on every callback; True when one asked to stop.
@@ -1255,22 +1293,36 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
     def _n_iter_from_history(self):
         return len(self.history_)
 
-    def _fold_cut_epoch(self, epoch_updates):
+    def _fold_cut_epoch(self, data_key):
         """Go on with an epoch that Ctrl-C (or a callback) cut short.
 
-        When the row before the one just opened is an epoch cut short, made
-        of ``epoch_updates`` updates as the coming one is (the same data), it
-        is dropped and its count of updates done returned: the coming epoch
-        continues it, so ``history_`` gets the rows an uninterrupted run
-        gets. Otherwise 0.
+        When the row before the one just opened is an epoch cut short on the
+        same data (``data_key`` equal to the row's ``epoch_data``), that row is
+        folded into the new one (its ``batches`` go first) and returned: the
+        coming epoch continues it, so ``history_`` gets the rows an
+        uninterrupted run gets. Otherwise None, and the epoch starts afresh.
         """
         h = self.history_
         if len(h) >= 2 and h[-2].get("epoch_complete") is False:
-            done = int(h[-2]["train_batch_count"])
-            if h[-2].get("epoch_updates") == epoch_updates and done < epoch_updates:
+            cut = h[-2]
+            if cut.get("epoch_data") == data_key:
                 del h[-2]
-                return done
-        return 0
+                h[-1]["batches"][:0] = cut.get("batches", [])
+                return cut
+        return None
+
+    def _sync_lr(self):
+        """Let ``set_params(lr=...)`` reach the optimiser of a fitted model.
+
+        The groups' learning rates are scaled by the change of ``lr``, so what
+        a scheduler or a per-group ratio did to them is kept.
+        """
+        built = getattr(self, "_lr_built", None)
+        if self.optimizer_ is None or built is None or built == self.lr:
+            return
+        for group in self.optimizer_.param_groups:
+            group["lr"] *= self.lr / built
+        self._lr_built = self.lr
 
     def _after_load_params(self):
         """Bring state derived from the network up to date (subclass hook)."""
@@ -1337,12 +1389,18 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         for name, value in objs.items():
             setattr(self, name, value)
         if module_state is not None:
-            with torch_rng(0, torch.device("cpu")):
-                module, _ = self._build_module(self.input_shape_, weights=None)
-            self.module_ = self._place_module(module)
-            self.module_.load_state_dict(module_state)
-            self.module_.eval()
-            self.optimizer_ = self._make_optimizer()
+            # rebuild what was fitted, whatever set_params changed since
+            current = {k: getattr(self, k) for k in getattr(self, "_build_params", {})}
+            vars(self).update(getattr(self, "_build_params", {}))
+            try:
+                with torch_rng(0, torch.device("cpu")):
+                    module, _ = self._build_module(self.input_shape_, weights=None)
+                self.module_ = self._place_module(module)
+                self.module_.load_state_dict(module_state)
+                self.module_.eval()
+                self.optimizer_ = self._make_optimizer()
+            finally:
+                vars(self).update(current)
             if self.optimizer_ is not None and optimizer_state is not None:
                 self.optimizer_.load_state_dict(optimizer_state)
             self._after_unpickle()

@@ -188,7 +188,9 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
         """
         check_is_fitted(self)
         y_arr = column_or_1d(y, warn=True)
-        unknown = ~np.isin(y_arr, self.classes_)
+        unknown = ~np.isin(y_arr, self._predictable_classes())
+        if sample_weight is not None:
+            unknown &= np.asarray(sample_weight) != 0
         if unknown.any():
             share = unknown.mean()
             episodic = hasattr(self, "adapt")
@@ -198,14 +200,19 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
                 if episodic
                 else "Fit on data that holds every class you score on."
             )
+            example = np.asarray(y_arr[unknown][:1]).tolist()[0]
             warnings.warn(
-                f"{share:.0%} of the samples scored have labels that are not among "
-                f"classes_ (e.g. {y_arr[unknown][0]!r}); they are counted as errors. "
-                + fix,
+                f"{share:.0%} of the samples scored have labels this model cannot "
+                f"predict, as they are not among classes_ or were never trained on "
+                f"(e.g. {example!r}); they are counted as errors. " + fix,
                 UserWarning,
                 stacklevel=2,
             )
         return super().score(X, y, sample_weight=sample_weight)
+
+    def _predictable_classes(self):
+        """The classes ``predict`` can answer (all of ``classes_`` here)."""
+        return self.classes_
 
     @torch.no_grad()
     def _predict_logits(self, xb):  # pragma: no cover - abstract

@@ -626,3 +626,113 @@ def test_protonet_takes_path_and_home_relative_weights(digits, tmp_path, monkeyp
         clf = _proto(backbone=backbone, weights=weights, max_iter=1, lr=1e-12).fit(X, y)
         for name, value in first.module_.features.state_dict().items():
             assert torch.allclose(clf.module_.features.state_dict()[name], value, atol=1e-6)
+
+
+# ------------------------------------------------------- third review round
+@pytest.mark.parametrize("make", ESTIMATORS)
+def test_pickle_rebuilds_the_fitted_network_after_set_params(make, digits):
+    X, y = digits
+    clf = make(max_iter=20, max_epochs=1).fit(X, y)
+    before = clf.predict_proba(X)
+    changes = dict(backbone__hidden=(8,))
+    if make is _finetune:
+        changes["optimizer"] = "sgd"
+    clf.set_params(**changes)
+    back = pickle.loads(pickle.dumps(clf))
+    assert_array_equal(back.predict_proba(X), before)
+    back.partial_fit(X, y)  # the optimiser state matches the optimiser rebuilt
+
+
+def test_shared_backbone_config_does_not_break_the_other_estimator(digits):
+    X, y = digits
+    shared = MLPBackbone(hidden=(16,))
+    a = _finetune(backbone=shared, max_epochs=1).fit(X, y)
+    b = _finetune(backbone=shared, max_epochs=1)
+    b.set_params(backbone__hidden=(4,))
+    assert_array_equal(pickle.loads(pickle.dumps(a)).predict_proba(X), a.predict_proba(X))
+
+
+def test_new_chunk_after_ctrl_c_gets_a_whole_epoch(digits):
+    X, y = digits
+    clf = _finetune(max_epochs=10, batch_size=10, callbacks=[_SigintAt("on_batch_end", at=3)])
+    with pytest.raises(TrainingInterrupted):
+        clf.fit(X[:100], y[:100])
+    clf.set_params(callbacks=None)
+    clf.partial_fit(X[100:200], y[100:200])
+    row = clf.history_[-1]
+    assert row["epoch_complete"] and row["train_samples"] == 100 and row["train_batch_count"] == 10
+    assert len(row["batches"]) == 10
+
+
+@pytest.mark.parametrize("make", ESTIMATORS)
+def test_continued_epoch_has_the_metrics_of_an_uninterrupted_one(make, digits, tmp_path):
+    """Ctrl-C inside an epoch, saved at train end, resumed: the same history rows."""
+    from skorch.callbacks import LoadInitState, TrainEndCheckpoint
+
+    X, y = digits
+    kw = dict(max_iter=100, max_epochs=1, batch_size=64)
+    reference = make(**kw).fit(X, y)
+    at = 40 if make is _proto else 10
+    end = TrainEndCheckpoint(dirname=str(tmp_path))
+    with pytest.raises(TrainingInterrupted):
+        make(callbacks=[end, _SigintAt("on_batch_end", at=at)], **kw).fit(X, y)
+    clf = make(callbacks=[LoadInitState(end)], **kw).fit(X, y)
+    got, want = clf.history_[-1], reference.history_[-1]
+    assert len(clf.history_) == len(reference.history_) == 1
+    assert got["epoch_complete"] and got["train_batch_count"] == want["train_batch_count"]
+    assert got["train_loss"] == pytest.approx(want["train_loss"], rel=1e-6)
+    assert got["train_acc"] == pytest.approx(want["train_acc"], rel=1e-6)
+    assert len(got["batches"]) == len(want["batches"])
+
+
+def test_callbacks_appended_in_place_are_initialised_and_called(digits):
+    from skorch.callbacks import Callback
+
+    class Count(Callback):
+        def initialize(self):
+            self.n_ = 0
+            return self
+
+        def on_epoch_end(self, net, **kwargs):
+            self.n_ += 1
+
+    X, y = digits
+    first, second = Count(), Count()
+    clf = _finetune(max_epochs=1, callbacks=[first]).fit(X, y)
+    clf.callbacks.append(second)
+    clf.partial_fit(X, y)
+    assert second.n_ == 1
+
+
+def test_score_warning_respects_weights_and_unfitted_prototypes(digits):
+    X, y = digits
+    clf = _proto().fit(X[y < 5], y[y < 5])
+    weights = (y < 5).astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.score(X, y, sample_weight=weights)  # unseen classes weigh nothing
+    streaming = _proto().partial_fit(X[y < 5], y[y < 5], classes=np.arange(10))
+    with pytest.warns(UserWarning, match="cannot predict"):
+        assert streaming.score(X[y >= 5], y[y >= 5]) == 0.0
+
+
+def test_protonet_partial_fit_on_one_class_updates_its_prototype(digits):
+    X, y = digits
+    clf = _proto().partial_fit(X[y < 5], y[y < 5], classes=np.arange(10))
+    n_iter = clf.n_iter_
+    with pytest.warns(UserWarning, match="one class"):
+        clf.partial_fit(X[y == 7], y[y == 7])
+    assert clf.n_iter_ == n_iter
+    assert np.isfinite(clf.prototypes_[7]).all()
+    assert np.isnan(clf.prototypes_[8]).all()
+
+
+@pytest.mark.parametrize("make", ESTIMATORS)
+def test_set_params_lr_reaches_the_optimiser_in_partial_fit(make, digits):
+    X, y = digits
+    clf = make(max_iter=5, max_epochs=1, lr=1e-3).fit(X, y)
+    ratios = [g["lr"] / 1e-3 for g in clf.optimizer_.param_groups]
+    clf.set_params(lr=1e-2).partial_fit(X, y)
+    assert [g["lr"] for g in clf.optimizer_.param_groups] == pytest.approx(
+        [1e-2 * r for r in ratios]
+    )

@@ -37,6 +37,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .._base import (
     Interval,
+    _data_key,
     StrOptions,
     _fit_context,
     derive_seed,
@@ -83,6 +84,9 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
     }
 
     _epoch_word = "block"
+
+    #: what _set_support fits, in messages
+    _support_word = "classifier"
 
     def _unit_word(self):
         return "meta-updates"
@@ -154,7 +158,13 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
             X_tr, y_tr, validate = self._hold_out_classes(X_t, y_t)
         n_train = len(y_tr)
         self._meta_train(
-            X_tr, y_tr, lambda: self._resolve_max_iter(n_train), validate=validate, X=X, y=y
+            X_tr,
+            y_tr,
+            lambda: self._resolve_max_iter(n_train),
+            validate=validate,
+            X=X,
+            y=y,
+            data_key=_data_key(X, codes),
         )
         del X_tr, y_tr, validate
         self._set_support(X_t, y_t, np.arange(n_classes))
@@ -192,11 +202,26 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
             self._start_early_stopping(False)
         else:
             self._own_module()
+            self._sync_lr()
         X_t, y_t = self._device_data(X, codes)
+        present = np.unique(codes)
+        if len(present) < 2:
+            # a stream sorted by class: no episode can be drawn from one class
+            warnings.warn(
+                f"partial_fit got samples of one class ({self.classes_[present[0]]!r}): "
+                "episodes need two, so there was no meta-training; only that class's "
+                f"{self._support_word} was updated.",
+                UserWarning,
+                stacklevel=3,
+            )
+            self._set_support(X_t, y_t, present, first=first)
+            return self
         episode = self.n_way * (self.n_shot + self.n_query)
         n_updates = max(1, math.ceil(len(codes) / episode))
-        self._meta_train(X_t, y_t, lambda: self.n_iter_ + n_updates, X=X, y=y)
-        self._set_support(X_t, y_t, np.unique(codes), first=first)
+        self._meta_train(
+            X_t, y_t, lambda: self.n_iter_ + n_updates, X=X, y=y, data_key=_data_key(X, codes)
+        )
+        self._set_support(X_t, y_t, present, first=first)
         return self
 
     def _initialize(self, input_shape):
@@ -207,6 +232,7 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
         self.module_ = self._place_module(module)
         self._global_rng = draws_global_rng(self.module_)
         self.optimizer_ = self._make_optimizer()
+        self._remember_build()
         self.history_ = self._new_history()
         self.n_iter_ = 0
         self._shares_module = False
@@ -301,7 +327,7 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
         self.episode_shape_ = (sampler.n_way_, sampler.n_shot_, sampler.n_query_)
         return sampler
 
-    def _meta_train(self, X_t, y_t, target, *, validate=None, X=None, y=None):
+    def _meta_train(self, X_t, y_t, target, *, validate=None, X=None, y=None, data_key=None):
         if self.optimizer_ is None:
             # nothing to train (backbone="identity"): the updates are empty
             n_classes = int(torch.unique(y_t).numel())
@@ -322,7 +348,7 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
             first = start - start % _EPOCH_UPDATES
             offset = start - first
             block = min(_EPOCH_UPDATES - offset, goal - start)
-            folded = self._fold_cut_epoch(_EPOCH_UPDATES)
+            cut = self._fold_cut_epoch(data_key)
             losses = torch.zeros(block, device=self.device_)
             accs = torch.zeros(block, device=self.device_)
             done = 0
@@ -353,12 +379,16 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
             module.eval()
             if done == 0:
                 return None
+            # one host sync per epoch; a continued epoch adds the part before the cut
+            prev = int(cut["train_batch_count"]) if cut else 0
+            loss_sum = losses[:done].sum().item() + (cut["train_loss"] * prev if cut else 0.0)
+            acc_sum = accs[:done].sum().item() + (cut["train_acc"] * prev if cut else 0.0)
             return {
                 "iter": self.n_iter_,
-                "train_loss": losses[:done].mean().item(),  # one host sync per epoch
-                "train_acc": accs[:done].mean().item(),
-                "train_batch_count": folded + done,
-                "epoch_updates": _EPOCH_UPDATES,
+                "train_loss": loss_sum / (prev + done),
+                "train_acc": acc_sum / (prev + done),
+                "train_batch_count": prev + done,
+                "epoch_data": data_key,
                 "epoch_complete": done == block,
             }
 

@@ -205,6 +205,8 @@ class ProtoNetClassifier(BaseEpisodicClassifier):
         "lr_decay_step": [Interval(Integral, 1, None, closed="left"), None],
     }
 
+    _support_word = "prototype"
+
     def __init__(
         self,
         backbone="auto",
@@ -330,6 +332,10 @@ class ProtoNetClassifier(BaseEpisodicClassifier):
 
     def __sklearn_is_fitted__(self):
         return getattr(self, "prototypes_", None) is not None
+
+    def _predictable_classes(self):
+        # a class partial_fit has not seen yet has no prototype
+        return self.classes_[np.isfinite(self.prototypes_).all(axis=1)]
 
     @property
     def _n_features_out(self):

@@ -19,6 +19,7 @@ from .._base import (
     _fit_context,
     derive_seed,
     draws_global_rng,
+    _data_key,
     fit_guard,
     reseed_global,
     resolve_device,
@@ -214,6 +215,8 @@ class FineTuneClassifier(BaseTorchClassifier):
     (2, 128)
     """
 
+    _build_param_names = ("backbone", "optimizer", "backbone_lr", "weight_decay")
+
     _parameter_constraints: dict = {
         **BaseTorchClassifier._parameter_constraints,
         "backbone": [str, HasMethods(["build"]), nn.Module, HasMethods(["_feature_extractor"])],
@@ -350,6 +353,8 @@ class FineTuneClassifier(BaseTorchClassifier):
         if first:
             self._initialize(X.shape[1:])
             self._start_early_stopping(False)
+        else:
+            self._sync_lr()
         self._train(X, codes, lambda: self.n_iter_ + 1)
         return self
 
@@ -374,6 +379,7 @@ class FineTuneClassifier(BaseTorchClassifier):
         self._global_rng = draws_global_rng(self.module_)
         self.pretrained_ = pretrained
         self.optimizer_ = self._make_optimizer()
+        self._remember_build()
         self._w0 = (
             [p.detach().clone() for p in self.module_.features.parameters()]
             if self.l2sp > 0
@@ -463,13 +469,15 @@ class FineTuneClassifier(BaseTorchClassifier):
         X_t, y_t = self._device_data(X, codes)
         n = X_t.shape[0]
         bounds = batch_bounds(n, int(self.batch_size))
+        data_key = _data_key(X, codes, len(bounds))
         module, opt, dev = self.module_, self.optimizer_, self.device_
 
         def run_epoch(loop, goal):
             epoch = self.n_iter_
             # an epoch that Ctrl-C cut short goes on from where it stopped,
             # with the same shuffle: its row is folded into this one
-            first = self._fold_cut_epoch(len(bounds))
+            cut = self._fold_cut_epoch(data_key)
+            first = int(cut["train_batch_count"]) if cut else 0
             n_frozen = self._apply_freeze(epoch)
             total = torch.zeros((), device=dev)
             correct = torch.zeros((), device=dev, dtype=torch.long)
@@ -504,12 +512,17 @@ class FineTuneClassifier(BaseTorchClassifier):
             complete = first + batches == len(bounds)
             if complete:
                 self.n_iter_ += 1
+            # one host sync per epoch; a continued epoch adds the part before the cut
+            prev = int(cut["train_samples"]) if cut else 0
+            loss_sum = total.item() + (cut["train_loss"] * prev if cut else 0.0)
+            correct_sum = correct.item() + (cut["train_acc"] * prev if cut else 0.0)
             return {
-                "train_loss": total.item() / seen,  # one host sync per epoch
-                "train_acc": correct.item() / seen,
+                "train_loss": loss_sum / (prev + seen),
+                "train_acc": correct_sum / (prev + seen),
                 "n_frozen": n_frozen,
                 "train_batch_count": first + batches,
-                "epoch_updates": len(bounds),
+                "train_samples": prev + seen,
+                "epoch_data": data_key,
                 "epoch_complete": complete,
             }
 
