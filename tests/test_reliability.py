@@ -736,3 +736,20 @@ def test_set_params_lr_reaches_the_optimiser_in_partial_fit(make, digits):
     assert [g["lr"] for g in clf.optimizer_.param_groups] == pytest.approx(
         [1e-2 * r for r in ratios]
     )
+
+
+def test_left_out_class_is_named_right_with_early_stopping(digits):
+    X, y = digits
+    keep = (y != 8) | (np.cumsum(y == 8) <= 3)  # class 8 keeps 3 samples
+    checked = 0
+    for seed in range(6):
+        clf = _proto(early_stopping=True, validation_fraction=0.2, random_state=seed, max_iter=5)
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            clf.fit(X[keep], y[keep])
+        if 8 in clf.validation_classes_:
+            continue
+        messages = [str(w.message) for w in record if "left out" in str(w.message)]
+        assert len(messages) == 1 and "episodes: 8. They" in messages[0], messages
+        checked += 1
+    assert checked

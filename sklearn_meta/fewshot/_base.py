@@ -153,9 +153,11 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
             early = False
         self._start_early_stopping(early)
         validate = None
-        X_tr, y_tr = X_t, y_t
+        X_tr, y_tr, names = X_t, y_t, self.classes_
         if early:
             X_tr, y_tr, validate = self._hold_out_classes(X_t, y_t)
+            # the training part is encoded anew: name its classes accordingly
+            names = self.classes_[~np.isin(self.classes_, self.validation_classes_)]
         n_train = len(y_tr)
         self._meta_train(
             X_tr,
@@ -165,6 +167,7 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
             X=X,
             y=y,
             data_key=_data_key(X, codes),
+            class_names=names,
         )
         del X_tr, y_tr, validate
         self._set_support(X_t, y_t, np.arange(n_classes))
@@ -327,14 +330,16 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
         self.episode_shape_ = (sampler.n_way_, sampler.n_shot_, sampler.n_query_)
         return sampler
 
-    def _meta_train(self, X_t, y_t, target, *, validate=None, X=None, y=None, data_key=None):
+    def _meta_train(
+        self, X_t, y_t, target, *, validate=None, X=None, y=None, data_key=None, class_names=None
+    ):
         if self.optimizer_ is None:
             # nothing to train (backbone="identity"): the updates are empty
             n_classes = int(torch.unique(y_t).numel())
             self.episode_shape_ = (min(self.n_way, n_classes), self.n_shot, self.n_query)
             self.n_iter_ = target()
             return
-        sampler = self._sampler(y_t, self.classes_)
+        sampler = self._sampler(y_t, self.classes_ if class_names is None else class_names)
         n_way = sampler.n_way_
         batch = self.meta_batch_size
         module, opt = self.module_, self.optimizer_
