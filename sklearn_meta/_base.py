@@ -692,7 +692,7 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             finally:
                 vars(self).pop("_sigint", None)
         if flag.count:
-            where = f"{getattr(self, 'n_iter_', 0)} {self._unit_word()} in all"
+            where = self._where_stopped()
             message = (
                 f"{type(self).__name__} was interrupted after {where}. It is fitted "
                 "and consistent: predict, partial_fit (to go on training) and "
@@ -705,6 +705,14 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
 
     def _unit_word(self):
         return "epochs"
+
+    def _where_stopped(self):
+        """Where training stopped, for the Ctrl-C warning."""
+        where = f"{getattr(self, 'n_iter_', 0)} {self._unit_word()} in all"
+        history = getattr(self, "history_", None)
+        if self._unit_word() == "epochs" and history and history[-1].get("epoch_complete") is False:
+            where += f" and {history[-1]['train_batch_count']} minibatches of the next"
+        return where
 
     def _remember_build(self):
         """Keep what decides the network and optimiser (see _build_param_names)."""

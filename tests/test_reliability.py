@@ -126,7 +126,25 @@ def test_ctrl_c_leaves_consistent_model_and_reraises(make, method, digits):
         if make is _proto:
             clf.set_params(n_query=2, n_shot=2, n_way=2)
         X_long, y_long = np.tile(X, (40, 1)), np.tile(y, 40)
-    timer = _sigint_after(1.0)
+    timers = []
+
+    class TimerAfterFirstUpdate:
+        """Starts a real timer that sends SIGINT once training is under way."""
+
+        def initialize(self):
+            return self
+
+        def __getattr__(self, name):
+            if not name.startswith("on_"):
+                raise AttributeError(name)
+
+            def hook(net, **kwargs):
+                if name == "on_batch_end" and not timers:
+                    timers.append(_sigint_after(0.3))
+
+            return hook
+
+    clf.set_params(callbacks=[TimerAfterFirstUpdate()])
     try:
         with pytest.warns(UserWarning, match="interrupted after"):
             with pytest.raises(KeyboardInterrupt) as info:
@@ -135,7 +153,9 @@ def test_ctrl_c_leaves_consistent_model_and_reraises(make, method, digits):
                 else:
                     clf.partial_fit(X_long, y_long)
     finally:
-        timer.cancel()
+        for timer in timers:
+            timer.cancel()
+    clf.set_params(callbacks=None)
     assert isinstance(info.value, TrainingInterrupted)
     assert info.value.n_iter == clf.n_iter_
     check_is_fitted(clf)
