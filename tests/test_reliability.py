@@ -429,16 +429,29 @@ def test_fit_leaves_user_torch_stream_alone(make, digits):
 
 def test_fit_without_dropout_in_a_thread_leaves_main_thread_draws_alone(digits):
     X, y = digits
+    from skorch.callbacks import Callback
+
+    training = threading.Event()
+
+    class Started(Callback):
+        def on_train_begin(self, net, **kwargs):
+            training.set()
+
     torch.manual_seed(5)
     expected = torch.rand(2000)
     torch.manual_seed(5)
-    worker = threading.Thread(target=lambda: _finetune(max_epochs=3).fit(X, y))
+    worker = threading.Thread(
+        target=lambda: _finetune(max_epochs=20, callbacks=[Started()]).fit(X, y)
+    )
     worker.start()
-    # draws made while the worker trains (its network has no dropout)
-    worker.join(0.05)
+    # draws made while the worker trains (its network has no dropout); the
+    # short fork while it builds its network is over by on_train_begin
+    assert training.wait(60)
     draws = torch.cat([torch.rand(1) for _ in range(2000)])
+    still_training = worker.is_alive()
     worker.join()
     assert torch.equal(draws, expected)
+    assert still_training
 
 
 @pytest.mark.parametrize("make", ESTIMATORS)
