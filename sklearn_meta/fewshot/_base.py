@@ -120,9 +120,9 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
         With early stopping (``early_stopping=True``, or ``"auto"`` on more
         than 10,000 samples), a share ``validation_fraction`` of the classes
         is held out from meta-training; every 100 meta-updates the episodic
-        accuracy on them is measured, training stops when it has not improved
-        by ``tol`` for ``n_iter_no_change`` checks, and the best network is
-        kept. The held-out classes are still predicted afterwards.
+        accuracy on them is measured, training stops once more than
+        ``n_iter_no_change`` checks in a row have not improved the best one
+        by ``tol``, and the best network is kept. The held-out classes are still predicted afterwards.
 
         Parameters
         ----------

@@ -84,15 +84,15 @@ class ProtoNetClassifier(BaseEpisodicClassifier):
         Samples embedded at once when computing prototypes.
     early_stopping : "auto" or bool, default="auto"
         Hold out a share ``validation_fraction`` of the classes, measure the
-        episodic accuracy on them every 100 meta-updates, stop when it has
-        not improved by ``tol`` for ``n_iter_no_change`` checks and keep the
-        best network. ``"auto"`` turns it on above 10,000 training samples.
+        episodic accuracy on them every 100 meta-updates, stop as
+        ``n_iter_no_change`` says and keep the best network. ``"auto"`` turns it on above 10,000 training samples.
         It needs at least 4 classes. ``partial_fit`` never stops early.
     validation_fraction : float, default=0.1
         Share of the classes held out for early stopping (at least 2).
     n_iter_no_change : int, default=10
-        Validation checks (of 100 meta-updates each) without improvement
-        before training stops.
+        Training stops once more than this many validation checks (one per
+        100 meta-updates) in a row have not improved the best score by
+        ``tol``, as in ``MLPClassifier``.
     tol : float, default=1e-4
         Improvement of the validation accuracy that counts.
     callbacks : list of skorch callbacks or None, default=None

@@ -114,14 +114,16 @@ class FineTuneClassifier(BaseTorchClassifier):
         Optimiser; SGD uses Nesterov momentum 0.9.
     early_stopping : "auto" or bool, default="auto"
         Hold out a stratified share ``validation_fraction`` of the rows,
-        stop when their accuracy has not improved by ``tol`` for
-        ``n_iter_no_change`` epochs, and keep the best weights. ``"auto"``
+        score their accuracy after every epoch, stop as
+        ``n_iter_no_change`` says, and keep the best weights. ``"auto"``
         turns it on above 10,000 training samples. ``partial_fit`` never
         stops early.
     validation_fraction : float, default=0.1
         Share of the rows held out for early stopping.
     n_iter_no_change : int, default=10
-        Epochs without improvement before training stops.
+        Training stops once more than this many epochs in a row have not
+        improved the best validation score by ``tol``, as in
+        ``MLPClassifier``.
     tol : float, default=1e-4
         Improvement of the validation accuracy that counts.
     callbacks : list of skorch callbacks or None, default=None
@@ -284,9 +286,9 @@ class FineTuneClassifier(BaseTorchClassifier):
 
         With early stopping (``early_stopping=True``, or ``"auto"`` on more
         than 10,000 samples), a stratified share ``validation_fraction`` of the
-        rows is held out; training stops when its accuracy has not improved
-        by ``tol`` for ``n_iter_no_change`` epochs, and the best weights are
-        kept.
+        rows is held out; training stops once more than ``n_iter_no_change``
+        epochs in a row have not improved its best accuracy by ``tol``, and
+        the best weights are kept.
 
         Parameters
         ----------
