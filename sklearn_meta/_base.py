@@ -59,7 +59,12 @@ from sklearn.base import (
 )
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    validate_data,
+)
 from skorch.history import History
 from tqdm.auto import tqdm
 
@@ -653,9 +658,8 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
                 obj = state.pop(name)
                 torch_state[name] = (obj, _to_host(obj.state_dict()))
         # callbacks are kept as they are (a logger's writer cannot be copied)
-        kept = {
-            k: state.pop(k) for k in ("callbacks_", "_callbacks_from", "_build_params") if k in state
-        }
+        by_reference = ("callbacks_", "_callbacks_from", "_build_params")
+        kept = {k: state.pop(k) for k in by_reference if k in state}
         return {**copy.deepcopy(state), **kept}, torch_state
 
     def _restore(self, snapshot):
@@ -714,10 +718,35 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             where += f" and {history[-1]['train_batch_count']} minibatches of the next"
         return where
 
+    def _initialize(self, input_shape):
+        """Build what every fit starts from: device, seed, network, optimiser, history."""
+        self.device_ = resolve_device(self.device)
+        self._seed = derive_seed(self.random_state)
+        with torch_rng(self._seed, torch.device("cpu")):
+            module, pretrained = self._build_module(input_shape, weights=self.weights)
+        self._accept_module(module, pretrained)
+        self.module_ = self._place_module(module)
+        self._global_rng = draws_global_rng(self.module_)
+        self.optimizer_ = self._make_optimizer()
+        self._remember_build()
+        self.history_ = History()
+        self.n_iter_ = 0
+
+    def _accept_module(self, module, pretrained):
+        """Check a freshly built network, before its optimiser is made (hook).
+
+        Refuse what this estimator cannot train; note what the optimiser
+        depends on (``pretrained``: whether it starts from learned weights).
+        """
+
     def _remember_build(self):
         """Keep what decides the network and optimiser (see _build_param_names)."""
         self._build_params = {k: _keep_param(getattr(self, k)) for k in self._build_param_names}
         self._lr_built = self.lr
+
+    def _in_fit(self):
+        """Whether a fit or partial_fit of this estimator is under way."""
+        return "_sigint" in vars(self)
 
     def _stop_requested(self):
         flag = getattr(self, "_sigint", None)
@@ -743,10 +772,7 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             X = check_array(X, **_CHECK_ARRAY)
             if y is not None:
                 y = np.asarray(y)
-                if y.shape[0] != X.shape[0]:
-                    raise ValueError(
-                        f"X has {X.shape[0]} samples but y has {y.shape[0]}."
-                    )
+                check_consistent_length(X, y)
             if reset:
                 self.n_features_in_ = int(np.prod(X.shape[1:]))
                 vars(self).pop("feature_names_in_", None)
@@ -1279,7 +1305,7 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
     def _set_history(self, history):
         self.history_ = history
         self.n_iter_ = self._n_iter_from_history()
-        if "_sigint" in vars(self) and self.random_state is None:
+        if self._in_fit() and self.random_state is None:
             warnings.warn(
                 "Resuming a fit with random_state=None: the episodes, shuffles and "
                 "validation split from here on are drawn afresh, so it will not repeat "

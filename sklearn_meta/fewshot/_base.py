@@ -40,11 +40,8 @@ from .._base import (
     _data_key,
     StrOptions,
     _fit_context,
-    derive_seed,
-    draws_global_rng,
     fit_guard,
     reseed_global,
-    resolve_device,
     torch_rng,
 )
 from .._classifier import BaseTorchClassifier
@@ -228,23 +225,8 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
         return self
 
     def _initialize(self, input_shape):
-        self.device_ = resolve_device(self.device)
-        self._seed = derive_seed(self.random_state)
-        with torch_rng(self._seed, torch.device("cpu")):
-            module, _ = self._build_module(input_shape, weights=self.weights)
-        self.module_ = self._place_module(module)
-        self._global_rng = draws_global_rng(self.module_)
-        self.optimizer_ = self._make_optimizer()
-        self._remember_build()
-        self.history_ = self._new_history()
-        self.n_iter_ = 0
+        super()._initialize(input_shape)
         self._shares_module = False
-
-    @staticmethod
-    def _new_history():
-        from skorch.history import History
-
-        return History()
 
     def _device_data(self, X, codes):
         return self._to_tensor(X).to(self.device_), torch.from_numpy(codes).to(self.device_)

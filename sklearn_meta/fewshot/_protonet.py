@@ -288,10 +288,8 @@ class ProtoNetClassifier(BaseEpisodicClassifier):
 
     def _set_support(self, X_t, y_t, present, first=True):
         """Prototypes of the classes in ``present`` from the rows of ``(X_t, y_t)``."""
-        n_classes = len(self.classes_)
-        labelled = y_t >= 0
-        z = self._embed_tensor(X_t[labelled]).double()
-        protos = class_means(z, y_t[labelled], n_classes).cpu().numpy()
+        z = self._embed_tensor(X_t).double()
+        protos = class_means(z, y_t, len(self.classes_)).cpu().numpy()
         if first or getattr(self, "prototypes_", None) is None:
             # classes not seen yet have no prototype: NaN, never predicted
             self.prototypes_ = np.full_like(protos, np.nan)
@@ -300,7 +298,7 @@ class ProtoNetClassifier(BaseEpisodicClassifier):
         self.prototypes_[present] = protos[present]
 
     def _after_load_params(self):
-        if "_sigint" in vars(self):
+        if self._in_fit():
             return  # inside fit (LoadInitState): the prototypes come at its end
         warnings.warn(
             "load_params changed the embedding; prototypes_ still come from the "

@@ -9,7 +9,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
-from skorch.history import History
 from torch import nn
 
 from .._base import (
@@ -17,12 +16,9 @@ from .._base import (
     Interval,
     StrOptions,
     _fit_context,
-    derive_seed,
-    draws_global_rng,
     _data_key,
     fit_guard,
     reseed_global,
-    resolve_device,
     torch_rng,
 )
 from .._classifier import BaseTorchClassifier
@@ -367,28 +363,22 @@ class FineTuneClassifier(BaseTorchClassifier):
         return _HeadNet(features, n_features, len(self.classes_)), pretrained
 
     def _initialize(self, input_shape):
-        self.device_ = resolve_device(self.device)
-        self._seed = derive_seed(self.random_state)
-        with torch_rng(self._seed, torch.device("cpu")):
-            module, pretrained = self._build_module(input_shape, weights=self.weights)
+        super()._initialize(input_shape)
+        self._w0 = (
+            [p.detach().clone() for p in self.module_.features.parameters()]
+            if self.l2sp > 0
+            else None
+        )
+
+    def _accept_module(self, module, pretrained):
+        # backbone_lr="auto" follows it when the optimiser is made
+        self.pretrained_ = pretrained
         if self.batch_size == 1 and has_batch_norm(module):
             raise ValueError(
                 "batch_size=1 cannot train this backbone: batch normalisation needs at "
                 "least 2 samples per minibatch in training. Use batch_size >= 2 (e.g. "
                 "the default 64), or freeze='backbone' with a backbone without batch norm."
             )
-        self.module_ = self._place_module(module)
-        self._global_rng = draws_global_rng(self.module_)
-        self.pretrained_ = pretrained
-        self.optimizer_ = self._make_optimizer()
-        self._remember_build()
-        self._w0 = (
-            [p.detach().clone() for p in self.module_.features.parameters()]
-            if self.l2sp > 0
-            else None
-        )
-        self.history_ = History()
-        self.n_iter_ = 0
 
     def _backbone_lr_ratio(self):
         if self.backbone_lr == "auto":
