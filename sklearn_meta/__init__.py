@@ -1,8 +1,8 @@
 """Few-shot meta-learning and transfer learning as scikit-learn estimators."""
 
-from .fewshot import ProtoNetClassifier
+from .fewshot import MAMLClassifier, ProtoNetClassifier
 from .transfer import FineTuneClassifier
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["FineTuneClassifier", "ProtoNetClassifier", "__version__"]
+__all__ = ["FineTuneClassifier", "MAMLClassifier", "ProtoNetClassifier", "__version__"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -101,8 +102,9 @@ class MLPBackbone(_BackboneConfig):
         Non-linearity after each layer.
     dropout : float, default=0.0
         Dropout probability after each activation.
-    batch_norm : bool, default=False
-        Batch normalisation before each activation.
+    norm : {"batch", "layer"} or None, default=None
+        Normalisation before each activation: batch normalisation, layer
+        normalisation (per sample, so it suits the MAML family), or none.
 
     Examples
     --------
@@ -117,14 +119,14 @@ class MLPBackbone(_BackboneConfig):
         "hidden": [tuple, list],
         "activation": [StrOptions({"relu", "gelu", "tanh"})],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "batch_norm": ["boolean"],
+        "norm": [StrOptions({"batch", "layer"}), None],
     }
 
-    def __init__(self, hidden=(128,), *, activation="relu", dropout=0.0, batch_norm=False):
+    def __init__(self, hidden=(128,), *, activation="relu", dropout=0.0, norm=None):
         self.hidden = hidden
         self.activation = activation
         self.dropout = dropout
-        self.batch_norm = batch_norm
+        self.norm = norm
 
     def build(self, input_shape):
         """Build a fresh, randomly initialised module.
@@ -146,8 +148,10 @@ class MLPBackbone(_BackboneConfig):
         layers = [nn.Flatten()]
         for h in self.hidden:
             block = [nn.Linear(width, int(h))]
-            if self.batch_norm:
+            if self.norm == "batch":
                 block.append(nn.BatchNorm1d(int(h)))
+            elif self.norm == "layer":
+                block.append(nn.LayerNorm(int(h)))
             block.append(act())
             if self.dropout:
                 block.append(nn.Dropout(self.dropout))
@@ -159,8 +163,8 @@ class MLPBackbone(_BackboneConfig):
 class Conv4Backbone(_BackboneConfig):
     """The four-block convolutional embedding of the few-shot literature.
 
-    Each block is a 3x3 convolution, batch normalisation, ReLU and 2x2 max
-    pooling (Vinyals et al. 2016; Snell et al. 2017). Pooling is skipped once
+    Each block is a 3x3 convolution, a normalisation, ReLU and 2x2 max
+    pooling (Vinyals et al. 2016; Snell et al. 2017; Finn et al. 2017). Pooling is skipped once
     the feature map is 1x1, so images from 8x8 up to 84x84 (and larger) work:
     28x28 Omniglot gives a 64-d embedding, 84x84 miniImageNet 1600-d.
 
@@ -170,8 +174,12 @@ class Conv4Backbone(_BackboneConfig):
         Filters in every block.
     n_blocks : int, default=4
         Number of blocks.
-    batch_norm : bool, default=True
-        Batch normalisation in every block.
+    norm : {"batch", "group"} or None, default="batch"
+        Normalisation in every block. ``"batch"`` is batch normalisation, as
+        in the papers. ``"group"`` is group normalisation (8 groups), which
+        normalises each sample on its own: what the MAML family uses, since
+        its outputs and meta-gradients must not depend on which samples share
+        a batch. None leaves it out.
 
     Examples
     --------
@@ -185,13 +193,13 @@ class Conv4Backbone(_BackboneConfig):
     _parameter_constraints = {
         "channels": [Interval(Integral, 1, None, closed="left")],
         "n_blocks": [Interval(Integral, 1, None, closed="left")],
-        "batch_norm": ["boolean"],
+        "norm": [StrOptions({"batch", "group"}), None],
     }
 
-    def __init__(self, channels=64, *, n_blocks=4, batch_norm=True):
+    def __init__(self, channels=64, *, n_blocks=4, norm="batch"):
         self.channels = channels
         self.n_blocks = n_blocks
-        self.batch_norm = batch_norm
+        self.norm = norm
 
     def build(self, input_shape):
         """Build a fresh, randomly initialised module.
@@ -216,8 +224,10 @@ class Conv4Backbone(_BackboneConfig):
         blocks = []
         for _ in range(self.n_blocks):
             block = [nn.Conv2d(c, self.channels, 3, padding=1)]
-            if self.batch_norm:
+            if self.norm == "batch":
                 block.append(nn.BatchNorm2d(self.channels))
+            elif self.norm == "group":
+                block.append(nn.GroupNorm(math.gcd(8, self.channels), self.channels))
             block.append(nn.ReLU())
             if min(h, w) >= 2:
                 block.append(nn.MaxPool2d(2))

@@ -269,7 +269,7 @@ def bn_module():
     """A user's MLP with batch norm (2 blocks); never trained by the tests."""
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        return MLPBackbone(hidden=(32, 16), batch_norm=True).build((64,))
+        return MLPBackbone(hidden=(32, 16), norm="batch").build((64,))
 
 
 def test_freeze_backbone_keeps_weights_and_bn_stats(bn_module, digits):

@@ -324,7 +324,7 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
         sampler = self._sampler(y_t, self.classes_ if class_names is None else class_names)
         n_way = sampler.n_way_
         batch = self.meta_batch_size
-        module, opt = self.module_, self.optimizer_
+        module = self.module_
 
         def run_epoch(loop, goal):
             start = self.n_iter_
@@ -351,15 +351,12 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
                     if self._global_rng:
                         reseed_global(self._seed + self.n_iter_, self.device_)
                     self._set_lr()
-                    loss, logits = self._episode_loss(
+                    loss, logits = self._meta_update(
                         X_t, s_idx[i], s_y[i], q_idx[i], q_y[i], n_way
                     )
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
                     self.n_iter_ += 1
-                    losses[i] = loss.detach()
-                    accs[i] = (logits.detach().argmax(-1) == q_y[i]).float().mean()
+                    losses[i] = loss
+                    accs[i] = (logits.argmax(-1) == q_y[i]).float().mean()
                     done += 1
                     if loop.step():
                         break
@@ -384,6 +381,20 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
 
     def _set_lr(self):
         """Learning-rate schedule applied before every meta-update (hook)."""
+
+    def _meta_update(self, X_t, s_idx, s_y, q_idx, q_y, n_way):
+        """One meta-update on a meta-batch of episodes; the detached loss and logits.
+
+        The default descends the gradient of ``_episode_loss``; an algorithm
+        with its own outer update (Reptile) or its own way of accumulating
+        the gradient (MAML, in chunks of tasks) overrides it.
+        """
+        opt = self.optimizer_
+        loss, logits = self._episode_loss(X_t, s_idx, s_y, q_idx, q_y, n_way)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.detach(), logits.detach()
 
     # --------------------------------------------------------------- adapting
     def adapt(self, X_support, y_support):

@@ -1,0 +1,275 @@
+"""What the gradient-based few-shot classifiers share (MAML family, Reptile).
+
+:class:`BaseGradientClassifier` sits on the episodic layer and adds the
+network these algorithms meta-learn (:class:`_MetaNet`), the batched
+adaptation of evaluation episodes, and ``_set_support``: the fitted model is
+the meta-learned initialisation adapted with ``n_adapt_steps`` gradient
+steps to the data (``fit``: the training set; ``adapt``: the support set).
+A subclass says only how one meta-update changes the initialisation
+(``_meta_update``) and which optimiser takes it (``_make_optimizer``).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._base import HasMethods, Interval, StrOptions, uses_batch_statistics
+from ..backbones import Conv4Backbone, MLPBackbone, build_backbone, has_batch_norm
+from ._base import BaseEpisodicClassifier
+from ._inner import HEAD, ClassifierTasks, gradient_steps, head_logits, init_head, task_slices
+
+__all__ = ["BaseGradientClassifier"]
+
+
+class _MetaNet(nn.Module):
+    """The meta-learned network: the features, and with Meta-SGD the step sizes.
+
+    The features always run in eval mode: normalisation layers use stored
+    statistics or per-sample ones, and dropout is off, so that an output
+    never depends on the rest of its batch (and ``vmap`` gives exact
+    meta-gradients).
+    """
+
+    def __init__(self, features, n_features, *, inner_lr=None, learn_inner_lr=False):
+        super().__init__()
+        self.features = features
+        self.n_features = int(n_features)
+        if learn_inner_lr:
+            lrs = [torch.full_like(p, inner_lr) for p in features.parameters()]
+            lrs += [torch.full((1, self.n_features), inner_lr), torch.full((1,), inner_lr)]
+            self.inner_lrs = nn.ParameterList([nn.Parameter(t) for t in lrs])
+        else:
+            self.inner_lrs = None
+
+    def train(self, mode=True):
+        super().train(mode)
+        self.features.eval()
+        return self
+
+    def forward(self, x):
+        return self.features(x)
+
+
+class BaseGradientClassifier(BaseEpisodicClassifier):
+    """Common ground of MAMLClassifier and ReptileClassifier (not for direct use)."""
+
+    _parameter_constraints: dict = {
+        **BaseEpisodicClassifier._parameter_constraints,
+        "backbone": [str, HasMethods(["build"]), nn.Module, HasMethods(["_feature_extractor"])],
+        "weights": [str, os.PathLike, None],
+        "n_inner_steps": [Interval(Integral, 1, None, closed="left")],
+        "inner_lr": [Interval(Real, 0, None, closed="neither")],
+        "n_adapt_steps": [Interval(Integral, 0, None, closed="left"), None],
+        "head_init": [StrOptions({"proto", "zero"})],
+        "vectorize": [StrOptions({"auto"}), "boolean"],
+        "task_chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    _private_fitted = BaseEpisodicClassifier._private_fitted + (
+        "_fast",
+        "_fast_keys",
+        "_head_seen",
+    )
+
+    _support_word = "head"
+
+    # ---------------------------------------------------------------- network
+    def _learns_lr(self):
+        return False
+
+    def _head_only(self):
+        return False
+
+    def _build_module(self, input_shape, *, weights):
+        backbone = self.backbone
+        if isinstance(backbone, str) and backbone == "auto":
+            # per-sample normalisation: see _MetaNet
+            backbone = Conv4Backbone(norm="group") if len(input_shape) == 3 else MLPBackbone()
+        features, n_features, pretrained = build_backbone(backbone, input_shape, weights=weights)
+        module = _MetaNet(
+            features, n_features, inner_lr=self.inner_lr, learn_inner_lr=self._learns_lr()
+        )
+        return module, pretrained
+
+    def _accept_module(self, module, pretrained):
+        name = type(self).__name__
+        if uses_batch_statistics(module):
+            raise ValueError(
+                f"{name} cannot use normalisation layers without stored statistics "
+                "(track_running_stats=False): their outputs depend on the rest of the "
+                "batch, and under vmap their meta-gradients are wrong. Use a backbone "
+                "with per-sample normalisation, such as Conv4Backbone(norm='group')."
+            )
+        if has_batch_norm(module) and not pretrained:
+            raise ValueError(
+                f"{name} runs batch-norm layers with their stored statistics (batch "
+                "statistics would make predictions depend on the batch and give wrong "
+                "meta-gradients under vmap), and this backbone's batch norm is untrained, "
+                "so it would not normalise. Use backbone='auto' (a conv4 with group "
+                "norm), Conv4Backbone(norm='group'), or a pretrained backbone."
+            )
+
+    def _vectorized(self):
+        """Whether the tasks of a meta-batch go through one vmap call."""
+        if self.vectorize == "auto":
+            # measured on 2 CPU cores: vmap's grouped convolutions are 2-3x
+            # slower than a loop there; on CUDA vmap is many times faster
+            return self.device_.type == "cuda"
+        return bool(self.vectorize)
+
+    def _adapt_steps(self):
+        return self.n_inner_steps if self.n_adapt_steps is None else self.n_adapt_steps
+
+    def _meta_params(self):
+        return dict(self.module_.features.named_parameters())
+
+    def _lrs(self, names, *, detach=False):
+        """Step size of each adapted parameter (tensors with Meta-SGD)."""
+        lrs = self.module_.inner_lrs
+        if lrs is None:
+            return {k: self.inner_lr for k in (*names, *HEAD)}
+        keys = [k for k, _ in self.module_.features.named_parameters()] + list(HEAD)
+        return {k: (v.detach() if detach else v) for k, v in zip(keys, lrs)}
+
+    def _engine(self):
+        buffers = dict(self.module_.features.named_buffers())
+        return ClassifierTasks(
+            self.module_.features, buffers, head=self.head_init, head_only=self._head_only()
+        )
+
+    # ------------------------------------------------------- episodes (eval)
+    def _episode_logits(self, X_t, s_idx, s_y, q_idx, n_way):
+        """Adapt to each episode's support (``n_adapt_steps``), the query logits.
+
+        Episodes go in chunks (``task_chunk_size``, else ``meta_batch_size``)
+        through one vmap call each on CUDA, one after another on the CPU.
+        """
+        engine = self._engine()
+        meta = {k: p.detach() for k, p in self._meta_params().items()}
+        lrs = self._lrs(meta, detach=True)
+        steps = self._adapt_steps()
+        vec = self._vectorized()
+
+        def one(xs, ys, xq):
+            fast = engine.adapt(meta, lrs, xs, ys, n_way, steps, first_order=True)
+            return engine.logits(fast, xq)
+
+        out = []
+        chunk = self.task_chunk_size or self.meta_batch_size
+        with torch.no_grad():
+            for sl in task_slices(s_idx.shape[0], vectorize=vec, chunk_size=chunk):
+                xs, xq = X_t[s_idx[sl]], X_t[q_idx[sl]]
+                if vec:
+                    out.append(torch.func.vmap(one)(xs, s_y[sl], xq))
+                else:
+                    out.append(one(xs[0], s_y[sl][0], xq[0]).unsqueeze(0))
+        return torch.cat(out).double()
+
+    # ------------------------------------------------------ fitted predictor
+    def _set_support(self, X_t, y_t, present, first=True):
+        """Adapt the initialisation to ``(X_t, y_t)``: the model ``predict`` uses.
+
+        The head starts from the class means of ``present`` (or zero) and,
+        with every adapted parameter, takes ``n_adapt_steps`` full-batch
+        gradient steps (in chunks of ``batch_size`` rows). In ``partial_fit``
+        classes absent from the batch keep their head rows.
+        """
+        n_classes = len(self.classes_)
+        engine = self._engine()
+        meta = {k: p.detach() for k, p in self._meta_params().items()}
+        head_only = self._head_only()
+        previous = None
+        if not first and "_fast" in vars(self):
+            previous = dict(zip(self._fast_keys, self._fast))
+            seen = self._head_seen.copy()
+        else:
+            seen = np.zeros(n_classes, dtype=bool)
+        chunk = int(self.batch_size)
+        n = X_t.shape[0]
+        with torch.no_grad():
+            z = torch.cat([engine.embed(meta, X_t[i : i + chunk]) for i in range(0, n, chunk)])
+            weight, bias = init_head(z, y_t, n_classes, self.head_init)
+            if previous is not None:
+                keep = torch.from_numpy(seen & ~np.isin(np.arange(n_classes), present))
+                keep = keep.to(self.device_)
+                weight[keep] = previous[HEAD[0]][keep]
+                bias[keep] = previous[HEAD[1]][keep]
+            seen[present] = True
+            mask = torch.zeros(n_classes, device=self.device_, dtype=z.dtype)
+            mask[torch.from_numpy(~seen).to(self.device_)] = -torch.inf
+            lrs = self._lrs(meta, detach=True)
+            steps = self._adapt_steps()
+            if head_only:
+                def loss(h):
+                    return F.cross_entropy(head_logits(z, h[HEAD[0]], h[HEAD[1]]) + mask, y_t)
+
+                fast = gradient_steps(
+                    loss, {HEAD[0]: weight, HEAD[1]: bias}, lrs, steps, first_order=True
+                )
+            else:
+                def loss(p, sl):
+                    return F.cross_entropy(engine.logits(p, X_t[sl]) + mask, y_t[sl])
+
+                chunks = [(slice(i, i + chunk), min(chunk, n - i) / n) for i in range(0, n, chunk)]
+                start = {**meta, HEAD[0]: weight, HEAD[1]: bias}
+                fast = gradient_steps(loss, start, lrs, steps, first_order=True, chunks=chunks)
+        self._fast_keys = list(fast)
+        # with no steps a tensor may still be the network's own: copy it, so
+        # that training the network on never changes this model
+        self._fast = [
+            fast[k].clone() if fast[k] is meta.get(k) else fast[k].detach()
+            for k in self._fast_keys
+        ]
+        self._head_seen = seen
+
+    def _fast_params(self):
+        fast = dict(zip(self._fast_keys, self._fast))
+        if HEAD[0] in fast and len(fast) == 2:
+            # the head alone was adapted (ANIL): the features are the meta-learned ones
+            fast = {**self._meta_params(), **fast}
+        return fast
+
+    def _logits_fn(self):
+        engine = self._engine()
+        fast = self._fast_params()
+        mask = torch.zeros(len(self.classes_), dtype=torch.float64, device=self.device_)
+        mask[torch.from_numpy(~self._head_seen).to(self.device_)] = -torch.inf
+
+        def logits(xb):
+            return engine.logits(fast, xb).double() + mask
+
+        return logits
+
+    def _predict_logits(self, xb):
+        return self._logits_fn()(xb)
+
+    def _embed(self, xb):
+        return self._engine().embed(self._fast_params(), xb)
+
+    def __sklearn_is_fitted__(self):
+        return "_fast" in vars(self)
+
+    def _predictable_classes(self):
+        return self.classes_[self._head_seen]
+
+    def _after_load_params(self):
+        if self._in_fit():
+            return  # inside fit (LoadInitState): the model is adapted at its end
+        warnings.warn(
+            "load_params changed the meta-learned initialisation; predict still uses "
+            "the model adapted from the previous one. Call partial_fit, or adapt on "
+            "support data, to adapt the new one.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+    @property
+    def _n_features_out(self):
+        return self.module_.n_features

@@ -1,0 +1,207 @@
+"""The inner loop of the MAML family, written once with :mod:`torch.func`.
+
+Every gradient-based meta-learner of the package adapts a dict of
+parameters by a few steps of gradient descent on a task's support set
+(:func:`gradient_steps`) and runs the tasks of a meta-batch either one after
+another or vectorised with :func:`torch.func.vmap` (:func:`task_slices`,
+:func:`map_tasks`):
+
+* second-order MAML (Finn et al. 2017): the steps stay on the autograd
+  graph, so the outer gradient flows through them;
+* first-order MAML: the same steps with the inner gradients detached;
+* ANIL (Raghu et al. 2020): the steps adapt the head only, on features
+  computed once per task;
+* Meta-SGD (Li et al. 2017): the step sizes are tensors learned in the
+  outer loop;
+* Reptile (Nichol et al. 2018): first-order steps, then its own outer
+  update from the adapted parameters;
+* :class:`~sklearn_meta.MAMLRegressor`: the same steps on a regression loss.
+
+The classifiers predict any number of classes with a head made per task
+(:func:`init_head`): from the support class means (Proto-MAML, Triantafillou
+et al. 2020) or zero (Kao et al. 2022). Networks run their normalisation
+layers per sample or with stored statistics, never with the statistics of
+the batch: PyTorch's batch norm in training mode gives wrong second-order
+gradients under ``vmap``, and it would make a prediction depend on which
+other samples share the batch.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call, grad, vmap
+
+__all__ = [
+    "gradient_steps",
+    "init_head",
+    "head_logits",
+    "task_slices",
+    "map_tasks",
+    "ClassifierTasks",
+]
+
+HEAD = ("head.weight", "head.bias")
+
+
+def gradient_steps(loss_fn, params, lrs, n_steps, *, first_order, chunks=None):
+    """``n_steps`` of gradient descent on ``loss_fn`` from ``params``.
+
+    Parameters
+    ----------
+    loss_fn : callable
+        ``loss_fn(params)`` (or ``loss_fn(params, chunk)`` with ``chunks``)
+        returning a scalar.
+    params : dict of str to torch.Tensor
+        The starting point. With ``first_order=False`` the result is a
+        differentiable function of it (and of ``lrs``), so an outer loss can
+        be differentiated through the steps.
+    lrs : dict of str to float or torch.Tensor
+        Step size of each parameter: a number, or a tensor that broadcasts
+        against it (Meta-SGD).
+    n_steps : int
+        Number of steps; 0 returns ``params``.
+    first_order : bool
+        Detach the inner gradients (first-order MAML, Reptile, prediction).
+    chunks : list of (object, float) or None
+        Full-batch gradient over data too large for one pass: the gradient
+        is the weighted sum over ``loss_fn(params, chunk)``; each chunk's
+        graph is freed before the next is computed.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+    """
+    grad_fn = grad(loss_fn)
+    for _ in range(n_steps):
+        if chunks is None:
+            grads = grad_fn(params)
+        else:
+            grads = None
+            for chunk, weight in chunks:
+                g = grad_fn(params, chunk)
+                grads = (
+                    {k: v * weight for k, v in g.items()}
+                    if grads is None
+                    else {k: grads[k] + v * weight for k, v in g.items()}
+                )
+        if first_order:
+            grads = {k: v.detach() for k, v in grads.items()}
+        params = {k: p - lrs[k] * grads[k] for k, p in params.items()}
+    return params
+
+
+def class_means(z, y, n_way):
+    """Mean of the rows of ``z`` of each label 0..n_way-1 (vmap-friendly)."""
+    onehot = (y.unsqueeze(-1) == torch.arange(n_way, device=y.device)).to(z.dtype)
+    counts = onehot.sum(0).clamp_min(1)
+    return (onehot.T @ z) / counts.unsqueeze(-1)
+
+
+def init_head(z, y, n_way, kind):
+    """The head a task starts from: ``(weight, bias)`` of shape (n_way, d), (n_way,).
+
+    ``"proto"`` makes the logits ``-||z - c_k||^2 + ||z||^2`` for the class
+    means ``c_k``: a prototypical classifier (Proto-MAML); ``"zero"`` starts
+    every class at zero.
+    """
+    if kind == "zero":
+        return z.new_zeros(n_way, z.shape[-1]), z.new_zeros(n_way)
+    means = class_means(z, y, n_way)
+    return 2.0 * means, -(means * means).sum(-1)
+
+
+def head_logits(z, weight, bias):
+    """Logits of embeddings ``z`` under a linear head."""
+    return z @ weight.T + bias
+
+
+def task_slices(n_tasks, *, vectorize, chunk_size):
+    """Slices of a meta-batch processed together (one vmap call, or one task)."""
+    step = (chunk_size or n_tasks) if vectorize else 1
+    return [slice(i, min(i + step, n_tasks)) for i in range(0, n_tasks, step)]
+
+
+def map_tasks(task_fn, *batched, vectorize):
+    """``task_fn`` applied to every task (dim 0) of ``batched``, outputs stacked.
+
+    With ``vectorize``, one :func:`torch.func.vmap` call; otherwise a loop.
+    ``task_fn`` returns a tensor or a tuple/dict of tensors.
+    """
+    if vectorize:
+        return vmap(task_fn)(*batched)
+    outs = [task_fn(*(b[t] for b in batched)) for t in range(batched[0].shape[0])]
+    first = outs[0]
+    if isinstance(first, dict):
+        return {k: torch.stack([o[k] for o in outs]) for k in first}
+    if isinstance(first, tuple):
+        return tuple(torch.stack(parts) for parts in zip(*outs))
+    return torch.stack(outs)
+
+
+class ClassifierTasks:
+    """Episodes adapted by gradient steps: what MAML, ANIL, Meta-SGD and Reptile share.
+
+    Parameters
+    ----------
+    features : torch.nn.Module
+        The feature extractor, called functionally with the parameters given.
+    buffers : dict of str to torch.Tensor
+        Its buffers (stored normalisation statistics).
+    head : {"proto", "zero"}
+        How a task's head starts (:func:`init_head`).
+    head_only : bool
+        Adapt the head only (ANIL); the features are then computed once per
+        task.
+    """
+
+    def __init__(self, features, buffers, *, head, head_only):
+        self.features = features
+        self.buffers = buffers
+        self.head = head
+        self.head_only = head_only
+
+    def embed(self, params, x):
+        """Embeddings of ``x`` under the feature parameters in ``params``."""
+        feats = {k: v for k, v in params.items() if k not in HEAD}
+        return functional_call(self.features, (feats, self.buffers), (x,))
+
+    def logits(self, params, x):
+        """Logits of ``x`` under adapted parameters (features and head)."""
+        return head_logits(self.embed(params, x), params[HEAD[0]], params[HEAD[1]])
+
+    def adapt(self, meta, lrs, xs, ys, n_way, n_steps, *, first_order, detach_head=False):
+        """Parameters adapted to one support set ``(xs, ys)``.
+
+        ``meta`` holds the feature parameters the task starts from; the
+        result holds the adapted features (the same tensors with
+        ``head_only``) and ``head.weight`` / ``head.bias``.
+        """
+        zs = self.embed(meta, xs)
+        weight, bias = init_head(zs, ys, n_way, self.head)
+        if detach_head:
+            weight, bias = weight.detach(), bias.detach()
+        if self.head_only:
+            def loss(h):
+                return F.cross_entropy(head_logits(zs, h[HEAD[0]], h[HEAD[1]]), ys)
+
+            head = gradient_steps(
+                loss,
+                {HEAD[0]: weight, HEAD[1]: bias},
+                lrs,
+                n_steps,
+                first_order=first_order,
+            )
+            return {**meta, **head}
+
+        def loss(p):
+            return F.cross_entropy(self.logits(p, xs), ys)
+
+        start = {**meta, HEAD[0]: weight, HEAD[1]: bias}
+        return gradient_steps(loss, start, lrs, n_steps, first_order=first_order)
+
+    def query_loss(self, meta, lrs, xs, ys, xq, yq, n_way, n_steps, *, first_order):
+        """Query loss and logits of one episode after adapting to its support."""
+        fast = self.adapt(meta, lrs, xs, ys, n_way, n_steps, first_order=first_order)
+        logits = self.logits(fast, xq)
+        return F.cross_entropy(logits, yq), logits
