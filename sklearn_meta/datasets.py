@@ -4,17 +4,32 @@ Two small Omniglot subsets ship with the package and need no download; the
 full Omniglot set and the official one-shot runs are read from a local
 ``omniglot.npz`` / ``omniglot_oneshot_runs.npz`` (see :func:`load_omniglot`
 for where they are looked for).
+
+mini-ImageNet cannot ship (ImageNet's terms); :func:`load_mini_imagenet` reads
+the user's own copy and ships only the class split. :func:`make_sinusoids`
+generates the sinusoid regression tasks of the MAML paper.
 """
 
+import csv
+import importlib
 import os
+import pickle
+import re
 import warnings
 from importlib import resources
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils import Bunch
+from sklearn.utils import Bunch, check_random_state
 
-__all__ = ["load_omniglot", "load_omniglot_oneshot_runs", "get_data_home"]
+__all__ = [
+    "load_omniglot",
+    "load_omniglot_oneshot_runs",
+    "load_mini_imagenet",
+    "make_sinusoids",
+    "get_data_home",
+]
 
 DATA_HOME_ENV = "SKLEARN_META_DATA"
 DEFAULT_DATA_HOME = Path("~") / "sklearn_meta_data"
@@ -763,5 +778,717 @@ def load_omniglot_oneshot_runs(data_home=None):
         alphabet=arrays["alphabet"].astype(str),
         train_character=arrays["train_character"].astype(np.int64),
         test_character=arrays["test_character"].astype(np.int64),
+        DESCR=descr,
+    )
+
+
+# --------------------------------------------------------------------------
+# sinusoid regression tasks (MAML, section 5.1)
+# --------------------------------------------------------------------------
+def _check_int(name, value, minimum):
+    is_int = isinstance(value, Integral) and not isinstance(value, (bool, np.bool_))
+    if not is_int or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}")
+    return int(value)
+
+
+def _check_range(name, value):
+    """``(low, high)`` as floats, finite, with ``low <= high``."""
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be a pair (low, high) of real numbers; got {value!r}"
+        ) from None
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise ValueError(f"{name} must be finite; got {value!r}")
+    if low > high:
+        raise ValueError(f"{name} must have low <= high; got {value!r}")
+    return low, high
+
+
+def make_sinusoids(
+    n_tasks=100,
+    n_samples=20,
+    *,
+    amplitude_range=(0.1, 5.0),
+    phase_range=(0.0, np.pi),
+    x_range=(-5.0, 5.0),
+    noise=0.0,
+    random_state=None,
+    return_params=False,
+):
+    """Generate the sinusoid regression tasks of Finn et al. (2017).
+
+    Each task is a sine wave ``y = A sin(x - phase)`` with its own amplitude
+    ``A`` and phase, drawn uniformly from ``amplitude_range`` and
+    ``phase_range``; its inputs ``x`` are drawn uniformly from ``x_range``.
+    The defaults are those of the MAML paper (section 5.1). The rows of all
+    tasks are stacked, and ``groups`` says which task each row comes from:
+    the scikit-learn group convention, as in
+    ``MAMLRegressor().fit(X, y, groups=groups)`` or
+    :class:`~sklearn.model_selection.GroupKFold`.
+
+    Parameters
+    ----------
+    n_tasks : int, default=100
+        Number of tasks (sine waves).
+    n_samples : int, default=20
+        Number of points per task. Few-shot regression adapts on ``K`` of
+        them and evaluates on the others, so draw at least ``K`` plus the
+        query points (the paper uses K = 5, 10 and 20).
+    amplitude_range : tuple of float (low, high), default=(0.1, 5.0)
+        Amplitudes are drawn from ``U(low, high)``; ``low == high`` fixes
+        them.
+    phase_range : tuple of float (low, high), default=(0.0, pi)
+        Phases, in radians, are drawn from ``U(low, high)``.
+    x_range : tuple of float (low, high), default=(-5.0, 5.0)
+        Inputs are drawn from ``U(low, high)``, independently for each row.
+    noise : float, default=0.0
+        Standard deviation of the Gaussian noise added to ``y``.
+    random_state : int, RandomState instance or None, default=None
+        Determines the random draws. Pass an int for the same tasks at every
+        call.
+    return_params : bool, default=False
+        If True, also return the amplitude and the phase of every task.
+
+    Returns
+    -------
+    X : ndarray of shape (n_tasks * n_samples, 1), float64
+        The inputs ``x``, task after task.
+    y : ndarray of shape (n_tasks * n_samples,), float64
+        The targets ``A sin(x - phase)``, plus noise if ``noise > 0``.
+    groups : ndarray of shape (n_tasks * n_samples,), int64
+        The task of each row, ``0 .. n_tasks - 1``; the rows of a task are
+        contiguous.
+    amplitude : ndarray of shape (n_tasks,), float64
+        The amplitude ``A`` of each task. Only returned if
+        ``return_params=True``.
+    phase : ndarray of shape (n_tasks,), float64
+        The phase of each task, in radians. Only returned if
+        ``return_params=True``.
+
+    Raises
+    ------
+    ValueError
+        If ``n_tasks`` or ``n_samples`` is not a positive int, a range is not
+        a finite pair with ``low <= high``, or ``noise`` is negative.
+
+    See Also
+    --------
+    sklearn.model_selection.GroupKFold : Folds that keep the rows of a task
+        together, so that test tasks are new tasks.
+
+    Notes
+    -----
+    Without noise, ``y == amplitude[groups] * np.sin(X[:, 0] - phase[groups])``
+    holds exactly. The draws are made in this order: amplitudes, phases,
+    inputs (task after task), then the noise, so changing ``noise`` does not
+    change ``X``, the amplitudes or the phases.
+
+    References
+    ----------
+    .. [1] Finn, C., Abbeel, P. and Levine, S. (2017). "Model-agnostic
+       meta-learning for fast adaptation of deep networks". ICML, section 5.1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_meta.datasets import make_sinusoids
+    >>> X, y, groups = make_sinusoids(n_tasks=3, n_samples=4, random_state=0)
+    >>> X.shape, y.shape
+    ((12, 1), (12,))
+    >>> groups
+    array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2])
+    >>> X, y, groups, amplitude, phase = make_sinusoids(
+    ...     n_tasks=3, n_samples=4, random_state=0, return_params=True
+    ... )
+    >>> amplitude.round(2), phase.round(2)
+    (array([2.79, 3.6 , 3.05]), array([1.71, 1.33, 2.03]))
+    >>> bool(np.all(y == amplitude[groups] * np.sin(X[:, 0] - phase[groups])))
+    True
+    """
+    n_tasks = _check_int("n_tasks", n_tasks, 1)
+    n_samples = _check_int("n_samples", n_samples, 1)
+    amplitude_range = _check_range("amplitude_range", amplitude_range)
+    phase_range = _check_range("phase_range", phase_range)
+    x_range = _check_range("x_range", x_range)
+    if (
+        isinstance(noise, (bool, np.bool_))
+        or not isinstance(noise, Real)
+        or not np.isfinite(noise)
+        or noise < 0
+    ):
+        raise ValueError(f"noise must be a finite float >= 0; got {noise!r}")
+    if not isinstance(return_params, (bool, np.bool_)):
+        raise ValueError(f"return_params must be True or False; got {return_params!r}")
+    rng = check_random_state(random_state)
+
+    amplitude = rng.uniform(*amplitude_range, size=n_tasks)
+    phase = rng.uniform(*phase_range, size=n_tasks)
+    x = rng.uniform(*x_range, size=n_tasks * n_samples)
+    groups = np.repeat(np.arange(n_tasks, dtype=np.int64), n_samples)
+    y = amplitude[groups] * np.sin(x - phase[groups])
+    if noise > 0:
+        y += rng.normal(scale=noise, size=y.shape)
+    X = x.reshape(-1, 1)
+    if return_params:
+        return X, y, groups, amplitude, phase
+    return X, y, groups
+
+
+# --------------------------------------------------------------------------
+# mini-ImageNet (read from the user's own copy)
+# --------------------------------------------------------------------------
+MINI_IMAGENET_DIR = "mini_imagenet"
+_MINI_SPLIT_FILE = "mini_imagenet_split.txt"
+_MINI_SPLITS = ("train", "val", "test")
+# learn2learn names the validation pickle "...-validation.pkl"
+_MINI_PICKLE_NAMES = {
+    "train": ("mini-imagenet-cache-train.pkl",),
+    "val": ("mini-imagenet-cache-val.pkl", "mini-imagenet-cache-validation.pkl"),
+    "test": ("mini-imagenet-cache-test.pkl",),
+}
+_MINI_SOURCE_CSV = (
+    "data/miniImagenet/{train,val,test}.csv of "
+    "https://github.com/twitter-research/meta-learning-lstm"
+)
+_IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
+_WNID = re.compile(r"n\d{8}")
+
+# The only globals a mini-ImageNet cache pickle may name: numpy arrays, dtypes
+# and scalars as written by Python 2 or 3 and numpy 1 or 2 (and the bytes
+# helper of protocol 2). A pickle runs code by naming other callables; those
+# are refused before anything is called.
+_PICKLE_GLOBALS = frozenset(
+    {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("_codecs", "encode"),
+    }
+)
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickler that builds dicts, lists, strings and numpy arrays only."""
+
+    def find_class(self, module, name):
+        if (module, name) not in _PICKLE_GLOBALS:
+            raise pickle.UnpicklingError(
+                f"it names {module}.{name}, which a mini-ImageNet cache never "
+                "does (it holds only numpy arrays, lists, dicts and strings)"
+            )
+        if module.startswith(("numpy.core.", "numpy._core.")):
+            submodule = module.rsplit(".", 1)[1]
+            for candidate in (f"numpy._core.{submodule}", f"numpy.core.{submodule}"):
+                try:
+                    return getattr(importlib.import_module(candidate), name)
+                except ImportError:
+                    continue
+        return super().find_class(module, name)
+
+
+def _mini_imagenet_split():
+    """``{"train": wnids, "val": wnids, "test": wnids}`` of the shipped split."""
+    text = (
+        resources.files("sklearn_meta")
+        .joinpath("data", _MINI_SPLIT_FILE)
+        .read_text(encoding="utf-8")
+    )
+    split = {name: [] for name in _MINI_SPLITS}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            wnid, name = line.split()
+            split[name].append(wnid)
+    return {name: tuple(wnids) for name, wnids in split.items()}
+
+
+def _read_mini_pickle(path):
+    """``(image_data, {wnid: row indices})`` of a mini-ImageNet cache pickle."""
+
+    def _not_cache(why):
+        return ValueError(
+            f"{path} is not a mini-ImageNet cache pickle: {why}. Expected a "
+            "dict with 'image_data' (uint8, shape (N, 84, 84, 3)) and "
+            "'class_dict' ({wnid: [row indices]})."
+        )
+
+    try:
+        with open(path, "rb") as file:
+            content = _ArrayUnpickler(file, encoding="latin1").load()
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+    ) as exc:
+        raise _not_cache(f"it could not be read safely ({exc})") from exc
+    if not (isinstance(content, dict) and {"image_data", "class_dict"} <= content.keys()):
+        raise _not_cache("it lacks the keys 'image_data' and 'class_dict'")
+    images, class_dict = content["image_data"], content["class_dict"]
+    if not (
+        isinstance(images, np.ndarray)
+        and images.dtype == np.uint8
+        and images.ndim == 4
+        and images.shape[3] == 3
+    ):
+        raise _not_cache("'image_data' is not a uint8 array of shape (N, H, W, 3)")
+    if not isinstance(class_dict, dict):
+        raise _not_cache("'class_dict' is not a dict")
+    rows = {}
+    for wnid, indices in class_dict.items():
+        indices = np.asarray(indices)
+        if (
+            not isinstance(wnid, str)
+            or indices.ndim != 1
+            or (indices.size and indices.dtype.kind not in "iu")
+            or (indices.size and (indices.min() < 0 or indices.max() >= len(images)))
+        ):
+            raise _not_cache(f"'class_dict'[{wnid!r}] is not a list of row indices")
+        rows[wnid] = indices.astype(np.intp)
+    return images, rows
+
+
+def _is_image(path):
+    return path.suffix.lower() in _IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def _class_files(root, split, wnids):
+    """``{wnid: sorted image paths}`` of a folder copy of mini-ImageNet.
+
+    With ``root/<split>.csv`` the files are those it lists (columns
+    ``filename,label``), looked for in ``root/images/``, ``root/images/<wnid>/``
+    and ``root/<wnid>/``. Without it, the images are the files of
+    ``root/images/`` whose names start with a wnid, or of one folder per class:
+    ``root/<wnid>/``, ``root/<split>/<wnid>/``, ``root/images/<wnid>/``.
+    """
+    files = {wnid: [] for wnid in wnids}
+    images_dir = root / "images"
+    csv_path = root / f"{split}.csv"
+    if csv_path.is_file():
+        with open(csv_path, newline="", encoding="utf-8") as file:
+            reader = csv.DictReader(file)
+            columns = set(reader.fieldnames or ())
+            if not {"filename", "label"} <= columns:
+                raise ValueError(
+                    f"{csv_path} must have the columns filename,label (the "
+                    "format of Ravi & Larochelle's split files); got "
+                    f"{sorted(columns)}"
+                )
+            listed = {wnid: [] for wnid in wnids}
+            for row in reader:
+                if row["label"] in listed:
+                    listed[row["label"]].append(row["filename"])
+        for wnid, names in listed.items():
+            found, absent = [], []
+            for name in names:
+                candidates = (images_dir / name, images_dir / wnid / name)
+                candidates += (root / wnid / name,)
+                path = next((p for p in candidates if p.is_file()), None)
+                if path is None:
+                    absent.append(images_dir / name)
+                else:
+                    found.append(path)
+            if found and absent:
+                raise FileNotFoundError(
+                    f"{len(absent)} of the {len(names)} images of class {wnid} "
+                    f"listed in {csv_path} are missing, e.g. {absent[0]}. The "
+                    "copy looks incomplete; copy or extract it again."
+                )
+            files[wnid] = sorted(found)
+        return files
+
+    if images_dir.is_dir():
+        with os.scandir(images_dir) as entries:
+            for entry in entries:
+                match = _WNID.match(entry.name)
+                wanted = match is not None and match.group() in files
+                if wanted and entry.is_file() and _is_image(Path(entry.name)):
+                    files[match.group()].append(Path(entry.path))
+    others = [name for name in _MINI_SPLITS if name != split]
+    for wnid in wnids:
+        if files[wnid]:
+            continue
+        folders = [root / wnid, root / split / wnid, images_dir / wnid]
+        folders += [root / name / wnid for name in others]
+        for folder in folders:
+            if folder.is_dir():
+                found = [p for p in folder.iterdir() if _is_image(p) and p.is_file()]
+                if found:
+                    files[wnid] = found
+                    break
+    return {wnid: sorted(paths) for wnid, paths in files.items()}
+
+
+def _locate_mini_imagenet(path, split, data_home):
+    """``(kind, where, roots)``: ``("pickle", file)``, ``("files", (root,
+    {wnid: paths}))`` or ``(None, None)``, and the folders searched."""
+    if path is not None:
+        roots = [Path(os.fspath(path)).expanduser()]
+    else:
+        roots = [folder / MINI_IMAGENET_DIR for folder in get_data_home(data_home)]
+    wnids = _mini_imagenet_split()[split]
+    for root in roots:
+        if root.is_file():
+            return "pickle", root, roots
+        for name in _MINI_PICKLE_NAMES[split]:
+            if (root / name).is_file():
+                return "pickle", root / name, roots
+        if root.is_dir():
+            files = _class_files(root, split, wnids)
+            if any(files.values()):
+                return "files", (root, files), roots
+    return None, None, roots
+
+
+def _mini_imagenet_not_found(split, roots, searched_default):
+    searched = "\n".join(f"  - {root}" for root in roots)
+    pickles = " or ".join(_MINI_PICKLE_NAMES[split])
+    where = (
+        "<root> is path, or a folder named mini_imagenet in data_home, in the "
+        f"folder named by {DATA_HOME_ENV}, or in {DEFAULT_DATA_HOME}"
+        if searched_default
+        else "<root> is the path you passed"
+    )
+    return FileNotFoundError(
+        f"mini-ImageNet (split={split!r}) was not found. Searched, in order:\n"
+        f"{searched}\n"
+        "It cannot ship with sklearn_meta (the images are ImageNet's); point "
+        "path=... (or data_home=..., or the environment variable "
+        f"{DATA_HOME_ENV}) at your own copy, in one of these layouts, where "
+        f"{where}:\n"
+        f"  1. <root>/{pickles}: the pickles distributed with many few-shot "
+        "repositories and learn2learn (a dict with 'image_data', uint8 of "
+        "shape (N, 84, 84, 3), and 'class_dict', {wnid: [row indices]}); use "
+        "pickles only from a source you trust;\n"
+        f"  2. <root>/images/<wnid><number>.jpg with <root>/{split}.csv "
+        "(columns filename,label): the layout of Ravi & Larochelle's split "
+        "files;\n"
+        f"  3. <root>/<wnid>/*.jpg (or .png), or <root>/{split}/<wnid>/*.jpg: "
+        "one folder per class, e.g. as made by data/miniImagenet/proc_images.py "
+        "of https://github.com/cbfinn/maml.\n"
+        "To get the images: request access to ImageNet (ILSVRC-2012) at "
+        "https://image-net.org and take the 100 classes, 600 images each, "
+        f"listed in {_MINI_SOURCE_CSV}; or use the mini-imagenet-cache-*.pkl "
+        "files that several few-shot libraries download (e.g. learn2learn's "
+        "MiniImagenet)."
+    )
+
+
+def _check_image_dtype(dtype):
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        dtype = None
+    if dtype is None or not (dtype == np.uint8 or dtype.kind == "f"):
+        raise ValueError(
+            "dtype must be np.uint8 (pixel values 0..255) or a floating dtype "
+            "such as np.float32 (values scaled to [0, 1])"
+        )
+    return dtype
+
+
+def _read_image(path, size):
+    """The RGB image at ``path`` as a (3, size, size) uint8 array; resized?"""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        rgb = image.convert("RGB")
+    resized = rgb.size != (size, size)
+    if resized:
+        rgb = rgb.resize((size, size), Image.LANCZOS)
+    return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1), resized
+
+
+def _resize_rows(rows, size):
+    """(n, H, W, 3) uint8 rows resized to (n, 3, size, size) with LANCZOS."""
+    from PIL import Image
+
+    out = np.empty((len(rows), 3, size, size), dtype=np.uint8)
+    for i, row in enumerate(rows):
+        image = Image.fromarray(row).resize((size, size), Image.LANCZOS)
+        out[i] = np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+    return out
+
+
+def _describe_mini_imagenet(
+    split, n_images, present, n_split, image_size, dtype, source, missing, n_resized
+):
+    if dtype == np.uint8:
+        values = "uint8 values 0..255"
+    else:
+        values = f"{dtype.name} values in [0, 1] (uint8 / 255)"
+    lines = [
+        "mini-ImageNet (Vinyals et al., 2016), class split of Ravi & Larochelle (2017)",
+        "",
+        f"Split {split!r}: {n_images} images of {len(present)} of its {n_split} "
+        f"classes, RGB, {image_size}x{image_size} pixels, channels first "
+        f"(images: (n, 3, {image_size}, {image_size}); data: the same pixels "
+        f"flattened), {values}.",
+        f"Source: {source}",
+    ]
+    if n_resized:
+        lines.append(
+            f"Resized: {n_resized} images were not {image_size}x{image_size} "
+            "and were resized with PIL LANCZOS to that square (aspect ratio "
+            "not kept), as the MAML preprocessing script does."
+        )
+    if missing:
+        lines.append(
+            f"Missing from this copy: {len(missing)} classes of the split "
+            f"({', '.join(missing)})."
+        )
+    lines += [
+        "",
+        "Class split: the 64 train, 16 val and 20 test ImageNet classes of "
+        f"{_MINI_SOURCE_CSV}, shipped as sklearn_meta/data/{_MINI_SPLIT_FILE}; "
+        "the split of MAML, ProtoNet and most later papers (600 images per "
+        "class in the full set).",
+        "License: the images are ImageNet's (ILSVRC-2012); ImageNet's terms of "
+        "access allow non-commercial research and education only.",
+        "References: Vinyals, O. et al. (2016). Matching networks for one shot "
+        "learning. NeurIPS. Ravi, S. and Larochelle, H. (2017). Optimization "
+        "as a model for few-shot learning. ICLR.",
+    ]
+    return "\n".join(lines)
+
+
+def load_mini_imagenet(
+    path=None,
+    *,
+    split="train",
+    data_home=None,
+    image_size=84,
+    return_X_y=False,
+    dtype=np.uint8,
+):
+    """Load the classes of one mini-ImageNet split from your own copy.
+
+    mini-ImageNet (Vinyals et al., 2016) has 100 ImageNet classes of 600
+    colour images, usually 84x84. With the split of Ravi & Larochelle (2017),
+    64 classes train, 16 validate and 20 test; it is the standard few-shot
+    image benchmark. The images cannot ship with the package (ImageNet's
+    terms); the split ships, and this function reads a local copy in any of
+    the usual formats, keeps the classes of the requested split and returns
+    them as channels-first arrays.
+
+    Parameters
+    ----------
+    path : str or path-like, default=None
+        Your copy: a folder in one of the layouts of the Notes, or a
+        mini-ImageNet cache pickle. If None, a folder named ``mini_imagenet``
+        is looked for in ``data_home``, in the folder named by the environment
+        variable ``SKLEARN_META_DATA``, then in ``~/sklearn_meta_data``.
+    split : {"train", "val", "test"}, default="train"
+        Which classes of the Ravi & Larochelle split to return.
+    data_home : str or path-like, default=None
+        Folder searched first for ``mini_imagenet/`` when ``path`` is None.
+    image_size : int, default=84
+        Side of the returned square images. Images of another size are
+        resized with PIL LANCZOS (aspect ratio not kept).
+    return_X_y : bool, default=False
+        If True, return ``(data, target)`` instead of a Bunch.
+    dtype : {np.uint8, np.float32, np.float64, ...}, default=np.uint8
+        Pixel type. ``np.uint8`` keeps the values 0..255 (smallest: the train
+        split takes 0.8 GB); a floating dtype scales them to [0, 1].
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        Dictionary-like object with the attributes:
+
+        data : ndarray of shape (n_samples, 3 * image_size ** 2)
+            The images flattened (a view of ``images``), for estimators given
+            ``input_shape=(3, image_size, image_size)``.
+        images : ndarray of shape (n_samples, 3, image_size, image_size)
+            RGB images, channels first, of type ``dtype``.
+        target : ndarray of shape (n_samples,), int64
+            Class ids ``0 .. n_classes - 1``, in the order of
+            ``target_names``; the images of a class are contiguous.
+        target_names : ndarray of shape (n_classes,), str
+            The ImageNet wnid of each class present (e.g. ``"n01532829"``),
+            sorted.
+        filenames : ndarray of shape (n_samples,), str
+            Where each image was read from (``"file.pkl[row]"`` for pickles).
+        missing_classes : ndarray of shape (n_missing,), str
+            The wnids of the split that your copy lacks (empty when complete).
+        DESCR : str
+            Description of the selection, the source, split and license.
+
+    (data, target) : tuple if ``return_X_y`` is True
+        ``data`` and ``target`` as above.
+
+    Raises
+    ------
+    FileNotFoundError
+        If no copy is found (the message says where to get one and which
+        layouts are read), it holds no class of ``split``, or a CSV lists
+        images that are absent.
+    ValueError
+        If an argument is invalid, or a pickle is not a mini-ImageNet cache.
+
+    Warns
+    -----
+    UserWarning
+        If your copy lacks some classes of the split; the others are loaded.
+
+    See Also
+    --------
+    load_omniglot : The other standard few-shot benchmark, partly shipped.
+
+    Notes
+    -----
+    **Layouts read**, tried in this order in the folder ``<root>``:
+
+    1. ``<root>/mini-imagenet-cache-<split>.pkl`` (also
+       ``mini-imagenet-cache-validation.pkl`` for ``"val"``, learn2learn's
+       name): the pickles distributed with many few-shot repositories, a dict
+       with ``image_data`` (uint8, shape (N, 84, 84, 3)) and ``class_dict``
+       (``{wnid: [row indices]}``).
+    2. ``<root>/images/`` with ``<root>/<split>.csv`` (columns
+       ``filename,label``): the layout of Ravi & Larochelle's split files,
+       images named ``<wnid><number>.jpg``. Without the CSV, the files of
+       ``images/`` are assigned to classes by the wnid their names start with.
+    3. One folder per class: ``<root>/<wnid>/*.jpg`` (or ``.png``), or
+       ``<root>/<split>/<wnid>/*.jpg`` as made by the MAML preprocessing
+       script.
+
+    Whatever the layout, only the classes of ``split`` are kept, in sorted
+    wnid order, and the images of a class in sorted file order (pickle row
+    order for pickles).
+
+    **Pickles can run code when loaded**, so only use pickles from a source
+    you trust. This function does not call :func:`pickle.load`: it reads them
+    with an unpickler that refuses every global except numpy's array, dtype
+    and scalar constructors, then checks that the result has the structure
+    above; a pickle that names anything else is rejected before it runs.
+
+    **Getting the data.** Request access to ImageNet (ILSVRC-2012) at
+    https://image-net.org, and take the 100 classes and 600 images per class
+    listed in the split files ``data/miniImagenet/{train,val,test}.csv`` of
+    https://github.com/twitter-research/meta-learning-lstm (resized to 84x84
+    with LANCZOS, as ``data/miniImagenet/proc_images.py`` of
+    https://github.com/cbfinn/maml does); or use the
+    ``mini-imagenet-cache-*.pkl`` files that several few-shot libraries
+    download.
+
+    References
+    ----------
+    .. [1] Vinyals, O., Blundell, C., Lillicrap, T., Kavukcuoglu, K. and
+       Wierstra, D. (2016). "Matching networks for one shot learning".
+       NeurIPS.
+    .. [2] Ravi, S. and Larochelle, H. (2017). "Optimization as a model for
+       few-shot learning". ICLR.
+       https://github.com/twitter-research/meta-learning-lstm
+
+    Examples
+    --------
+    >>> from sklearn_meta.datasets import load_mini_imagenet
+    >>> train = load_mini_imagenet("~/data/mini_imagenet")  # doctest: +SKIP
+    >>> train.images.shape, train.images.dtype  # doctest: +SKIP
+    ((38400, 3, 84, 84), dtype('uint8'))
+    >>> len(train.target_names), train.target_names[0]  # doctest: +SKIP
+    (64, 'n01532829')
+    >>> X, y = load_mini_imagenet(split="test", return_X_y=True)  # doctest: +SKIP
+    >>> X.shape  # doctest: +SKIP
+    (12000, 21168)
+    """
+    _check_choice("split", split, _MINI_SPLITS)
+    image_size = _check_int("image_size", image_size, 1)
+    if not isinstance(return_X_y, (bool, np.bool_)):
+        raise ValueError(f"return_X_y must be True or False; got {return_X_y!r}")
+    dtype = _check_image_dtype(dtype)
+    wnids = _mini_imagenet_split()[split]
+
+    kind, where, roots = _locate_mini_imagenet(path, split, data_home)
+    if kind is None:
+        raise _mini_imagenet_not_found(split, roots, searched_default=path is None)
+    n_resized = 0
+    if kind == "pickle":
+        rows, class_rows = _read_mini_pickle(where)
+        present = [wnid for wnid in wnids if len(class_rows.get(wnid, ()))]
+        if not present:
+            split_of = {
+                wnid: name
+                for name, ids in _mini_imagenet_split().items()
+                for wnid in ids
+            }
+            held = sorted({split_of[wnid] for wnid in class_rows if wnid in split_of})
+            hint = f" (its classes are in the split {', '.join(held)})" if held else ""
+            raise FileNotFoundError(
+                f"{where} holds none of the {len(wnids)} classes of "
+                f"split={split!r}{hint}."
+            )
+        index = np.concatenate([class_rows[wnid] for wnid in present])
+        counts = [len(class_rows[wnid]) for wnid in present]
+        filenames = np.array([f"{where.name}[{i}]" for i in index])
+        images = np.empty((len(index), 3, image_size, image_size), dtype=np.uint8)
+        chunk = 1024
+        for start in range(0, len(index), chunk):
+            block = rows[index[start : start + chunk]]
+            if block.shape[1:3] == (image_size, image_size):
+                images[start : start + chunk] = block.transpose(0, 3, 1, 2)
+            else:
+                images[start : start + chunk] = _resize_rows(block, image_size)
+                n_resized += len(block)
+        del rows
+        source = f"mini-ImageNet cache pickle {where}."
+    else:
+        root, files = where
+        present = [wnid for wnid in wnids if files[wnid]]
+        paths = [p for wnid in present for p in files[wnid]]
+        counts = [len(files[wnid]) for wnid in present]
+        filenames = np.array([str(p) for p in paths])
+        images = np.empty((len(paths), 3, image_size, image_size), dtype=np.uint8)
+        for i, image_path in enumerate(paths):
+            images[i], resized = _read_image(image_path, image_size)
+            n_resized += resized
+        source = f"image files under {root}."
+
+    missing = [wnid for wnid in wnids if wnid not in present]
+    if missing:
+        warnings.warn(
+            f"Your mini-ImageNet copy lacks {len(missing)} of the {len(wnids)} "
+            f"classes of split={split!r}: {', '.join(missing)}. Loaded the "
+            f"{len(present)} others; results are not comparable with papers "
+            "that use the full split.",
+            UserWarning,
+            stacklevel=2,
+        )
+    target = np.repeat(np.arange(len(present), dtype=np.int64), counts)
+    if dtype != np.uint8:
+        images = images.astype(dtype)
+        images /= dtype.type(255)
+    data = images.reshape(len(images), -1)
+    if return_X_y:
+        return data, target
+    descr = _describe_mini_imagenet(
+        split,
+        len(images),
+        present,
+        len(wnids),
+        image_size,
+        dtype,
+        source,
+        missing,
+        n_resized,
+    )
+    return Bunch(
+        data=data,
+        images=images,
+        target=target,
+        target_names=np.array(present, dtype=str),
+        filenames=filenames,
+        missing_classes=np.array(missing, dtype=str),
         DESCR=descr,
     )

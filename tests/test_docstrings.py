@@ -25,6 +25,8 @@ PUBLIC = [
     model_selection.make_episodic_scorer,
     datasets.load_omniglot,
     datasets.load_omniglot_oneshot_runs,
+    datasets.load_mini_imagenet,
+    datasets.make_sinusoids,
 ]
 
 
