@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from sklearn.base import clone
+from sklearn.metrics import log_loss
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -46,3 +47,257 @@ TINY = dict(
 )
 def test_sklearn_checks(estimator, check):
     check(estimator)
+
+
+# ------------------------------------------------------------------ helpers
+def _images(n_classes=6, per_class=8, size=8, seed=0):
+    """Small images whose class is a fixed random pattern plus noise."""
+    rng = np.random.RandomState(seed)
+    protos = rng.rand(n_classes, 1, size, size)
+    X = np.concatenate([protos[c] + 0.3 * rng.randn(per_class, 1, size, size)
+                        for c in range(n_classes)])
+    y = np.repeat(np.arange(n_classes), per_class)
+    return X.astype(np.float32), y
+
+
+def _episodes(n_tasks, n_way, n_shot, n_query, per_class, seed=0):
+    """Index tensors of episodes over _images() data, class-major as the sampler gives."""
+    g = torch.Generator().manual_seed(seed)
+    s_idx, q_idx = [], []
+    for _ in range(n_tasks):
+        classes = torch.randperm(6, generator=g)[:n_way]
+        rows = [c * per_class + torch.randperm(per_class, generator=g)[: n_shot + n_query]
+                for c in classes]
+        s_idx.append(torch.cat([r[:n_shot] for r in rows]))
+        q_idx.append(torch.cat([r[n_shot:] for r in rows]))
+    s_y = torch.arange(n_way).repeat_interleave(n_shot).expand(n_tasks, -1)
+    q_y = torch.arange(n_way).repeat_interleave(n_query).expand(n_tasks, -1)
+    return torch.stack(s_idx), s_y, torch.stack(q_idx), q_y
+
+
+def _reference_meta_gradient(features, X, s_idx, s_y, q_idx, q_y, n_way, steps, lr,
+                             first_order, head_only=False):
+    """MAML with Proto-MAML heads written out with plain autograd, task by task."""
+    params = dict(features.named_parameters())
+    names = list(params)
+    total = 0.0
+    for t in range(s_idx.shape[0]):
+        xs, ys, xq, yq = X[s_idx[t]], s_y[t], X[q_idx[t]], q_y[t]
+        zs = functional_call(features, params, (xs,))
+        onehot = F.one_hot(ys, n_way).double()
+        means = onehot.T @ zs / onehot.sum(0)[:, None]
+        w, b = 2 * means, -(means ** 2).sum(-1)
+        # new nodes: the inner gradient treats the head as a parameter of its
+        # own, not through the features its initial value came from
+        fast = {k: v.clone() for k, v in params.items()}
+        for _ in range(steps):
+            if head_only:
+                logits = zs @ w.T + b
+                gw, gb = torch.autograd.grad(F.cross_entropy(logits, ys), [w, b],
+                                             create_graph=not first_order)
+            else:
+                logits = functional_call(features, fast, (xs,)) @ w.T + b
+                grads = torch.autograd.grad(F.cross_entropy(logits, ys),
+                                            [fast[k] for k in names] + [w, b],
+                                            create_graph=not first_order)
+                fast = {k: fast[k] - lr * g for k, g in zip(names, grads[:-2])}
+                gw, gb = grads[-2:]
+            w, b = w - lr * gw, b - lr * gb
+        zq = functional_call(features, fast, (xq,))
+        total = total + F.cross_entropy(zq @ w.T + b, yq)
+    grads = torch.autograd.grad(total / s_idx.shape[0], [params[k] for k in names])
+    return torch.cat([g.flatten() for g in grads])
+
+
+def _estimator_meta_gradient(clf, X, episodes, n_way, vectorize):
+    for p in clf.module_.parameters():
+        p.grad = None
+    clf._meta_backward(X, *episodes, n_way, vectorize=vectorize)
+    return torch.cat([p.grad.flatten() for p in clf.module_.features.parameters()])
+
+
+def _rel(a, b):
+    return ((a - b).norm() / b.norm()).item()
+
+
+@pytest.fixture(scope="module")
+def image_clf():
+    """A conv4 MAML (group norm) fitted briefly on small images, in float64."""
+    X, y = _images()
+    clf = MAMLClassifier(backbone=Conv4Backbone(channels=8, n_blocks=2, norm="group"),
+                         n_way=3, n_shot=1, n_query=2, meta_batch_size=2, max_iter=3,
+                         inner_lr=0.1, n_inner_steps=2, device="cpu", random_state=0)
+    clf.fit(X, y)
+    clf.module_.double()
+    return clf, torch.from_numpy(X).double()
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+@pytest.mark.parametrize("vectorize", [False, True])
+def test_meta_gradient_matches_plain_autograd(image_clf, vectorize, first_order):
+    # in float64 the vmapped and looped meta-gradients agree with a reference
+    # written task by task with torch.autograd, to rounding error
+    if torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    clf, X = image_clf
+    clf.set_params(first_order=first_order)
+    episodes = _episodes(4, 3, 1, 2, per_class=8)
+    ours = _estimator_meta_gradient(clf, X, episodes, 3, vectorize)
+    ref = _reference_meta_gradient(clf.module_.features, X, *episodes, 3, 2, 0.1,
+                                   first_order)
+    assert _rel(ours, ref) < 1e-10
+
+
+def test_vmap_equals_loop_and_first_order_differs(image_clf):
+    clf, X = image_clf
+    episodes = _episodes(5, 3, 1, 2, per_class=8, seed=1)
+    clf.set_params(first_order=False, task_chunk_size=2, inner_lr=0.4)  # chunks: 2, 2, 1
+    second_vmap = _estimator_meta_gradient(clf, X, episodes, 3, True)
+    second_loop = _estimator_meta_gradient(clf, X, episodes, 3, False)
+    clf.set_params(first_order=True, task_chunk_size=None)
+    first = _estimator_meta_gradient(clf, X, episodes, 3, True)
+    clf.set_params(first_order=False, inner_lr=0.1)
+    assert _rel(second_vmap, second_loop) < 1e-12
+    # the second-order terms are far above rounding: the two must differ
+    assert _rel(first, second_loop) > 1e-4
+
+
+def test_anil_meta_gradient_matches_reference(image_clf):
+    clf, X = image_clf
+    clf.set_params(inner_params="head", first_order=False)
+    try:
+        episodes = _episodes(3, 3, 1, 2, per_class=8, seed=2)
+        ours = _estimator_meta_gradient(clf, X, episodes, 3, True)
+        ref = _reference_meta_gradient(clf.module_.features, X, *episodes, 3, 2, 0.1,
+                                       False, head_only=True)
+        assert _rel(ours, ref) < 1e-10
+    finally:
+        clf.set_params(inner_params="all")
+
+
+def test_native_batch_norm_is_the_trap_the_default_avoids():
+    # PyTorch's batch norm in training mode is wrong under vmap for second-order
+    # meta-gradients; an untrained one is refused, and the default normalises per sample
+    X, y = _images()
+    with pytest.raises(ValueError, match="norm='group'"):
+        MAMLClassifier(backbone="conv4", max_iter=1, device="cpu").fit(X, y)
+    clf = MAMLClassifier(n_way=3, max_iter=1, device="cpu", random_state=0).fit(X, y)
+    kinds = {type(m).__name__ for m in clf.module_.modules()}
+    assert "GroupNorm" in kinds and not any("BatchNorm" in k for k in kinds)
+    with pytest.raises(ValueError, match="track_running_stats"):
+        net = nn.Sequential(nn.Flatten(), nn.Linear(64, 8),
+                            nn.BatchNorm1d(8, track_running_stats=False))
+        MAMLClassifier(backbone=net, max_iter=1, device="cpu").fit(X, y)
+
+
+# ----------------------------------------------------------- few-shot contract
+@pytest.fixture(scope="module")
+def digits_clf(digits):
+    X, y = digits
+    clf = MAMLClassifier(n_way=5, n_shot=5, meta_batch_size=4, max_iter=40, device="cpu",
+                         random_state=0)
+    return clf.fit(X[y < 5], y[y < 5])
+
+
+def _state(clf):
+    return {k: v.clone() for k, v in clf.module_.state_dict().items()}, [
+        t.clone() for t in clf._fast
+    ]
+
+
+def _same(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a[0].values(), b[0].values())) and all(
+        torch.equal(x, y) for x, y in zip(a[1], b[1])
+    )
+
+
+def test_fit_learns_and_adapt_generalises_to_new_classes(digits, digits_clf):
+    X, y = digits
+    novel = y >= 5
+    assert digits_clf.score(X[~novel], y[~novel]) > 0.9
+    ad = digits_clf.adapt(X[novel][:25], y[novel][:25])
+    assert ad.classes_.tolist() == [5, 6, 7, 8, 9]
+    assert ad.score(X[novel][25:], y[novel][25:]) > 0.75
+    # the adapted model is not the unadapted initialisation
+    assert not torch.equal(ad._fast[0], digits_clf.module_.features[1][0].weight)
+
+
+def test_adapt_leaves_the_parent_untouched_and_parent_training_leaves_the_child(digits):
+    X, y = digits
+    clf = MAMLClassifier(n_way=3, n_shot=2, meta_batch_size=2, max_iter=5, device="cpu",
+                         random_state=0).fit(X[y < 5], y[y < 5])
+    before = _state(clf)
+    p_before = clf.predict_proba(X[:50])
+    child = clf.adapt(X[y >= 5][:10], y[y >= 5][:10])
+    assert _same(before, _state(clf))
+    c_before = child.predict_proba(X[:50])
+    clf.partial_fit(X[y < 5], y[y < 5])  # the parent trains on
+    assert np.array_equal(child.predict_proba(X[:50]), c_before)
+    child.partial_fit(X[y >= 5], y[y >= 5])  # and the child trains
+    clf2 = pickle.loads(pickle.dumps(clf))
+    assert not np.array_equal(clf.predict_proba(X[:50]), p_before)
+    np.testing.assert_array_equal(clf2.predict_proba(X[:50]), clf.predict_proba(X[:50]))
+
+
+def test_adapt_to_any_number_of_classes(digits, digits_clf):
+    X, y = digits
+    for labels in ([5, 6], [5, 6, 7, 8, 9], list(range(10))):
+        rows = np.flatnonzero(np.isin(y, labels))
+        support = np.concatenate([rows[y[rows] == c][:3] for c in labels])
+        ad = digits_clf.adapt(X[support], y[support])
+        assert ad.classes_.tolist() == labels
+        assert ad.predict_proba(X[rows]).shape == (len(rows), len(labels))
+        assert ad.score(X[rows], y[rows]) > 0.6
+
+
+def test_n_adapt_steps_is_read_when_adapt_runs(digits, digits_clf):
+    X, y = digits
+    support = np.flatnonzero(y >= 5)[:25]
+    zero = clone(digits_clf).set_params(n_adapt_steps=0)
+    assert zero.n_adapt_steps == 0
+    base = digits_clf.adapt(X[support], y[support])
+    digits_clf.set_params(n_adapt_steps=0)
+    try:
+        unadapted = digits_clf.adapt(X[support], y[support])
+        # no step: the head is the prototype head, the features the initialisation
+        torch.testing.assert_close(unadapted._fast[0], digits_clf.module_.features[1][0].weight)
+        digits_clf.set_params(n_adapt_steps=10)
+        more = digits_clf.adapt(X[support], y[support])
+    finally:
+        digits_clf.set_params(n_adapt_steps=None)
+    rest = np.setdiff1d(np.flatnonzero(y >= 5), support)
+    losses = [ad.predict_proba(X[support])[np.arange(25), np.searchsorted(ad.classes_, y[support])]
+              for ad in (unadapted, base, more)]
+    # more steps fit the support set better
+    assert np.log(losses[0]).mean() < np.log(losses[1]).mean() < np.log(losses[2]).mean()
+    assert more.score(X[rest], y[rest]) > 0.7
+
+
+class _AdaptOnly:
+    """An estimator seen through adapt() alone: evaluate_episodes adapts per episode."""
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+
+    def adapt(self, X, y):
+        return self.estimator.adapt(X, y)
+
+
+@pytest.mark.parametrize("vectorize", [False, True])
+def test_batched_episode_scoring_equals_one_adapt_per_episode(digits, digits_clf, vectorize):
+    X, y = digits
+    Xn, yn = X[y >= 5], y[y >= 5]
+    kw = dict(n_way=4, n_shot=2, n_query=3, n_episodes=12, random_state=0)
+    digits_clf.set_params(vectorize=vectorize, task_chunk_size=5)
+    try:
+        batched = evaluate_episodes(digits_clf, Xn, yn, **kw)
+        proba = evaluate_episodes(digits_clf, Xn, yn, score_func=log_loss,
+                                  response_method="predict_proba", **kw)
+    finally:
+        digits_clf.set_params(vectorize="auto", task_chunk_size=None)
+    single = evaluate_episodes(_AdaptOnly(digits_clf), Xn, yn, **kw)
+    single_proba = evaluate_episodes(_AdaptOnly(digits_clf), Xn, yn, score_func=log_loss,
+                                     response_method="predict_proba", **kw)
+    np.testing.assert_array_equal(batched.scores, single.scores)
+    np.testing.assert_allclose(proba.scores, single_proba.scores, rtol=1e-4)

@@ -9,7 +9,7 @@ import torch
 from numpy.testing import assert_allclose, assert_array_equal
 from skorch.callbacks import Callback, Checkpoint, EarlyStopping, LoadInitState, LRScheduler
 
-from sklearn_meta import FineTuneClassifier, ProtoNetClassifier
+from sklearn_meta import FineTuneClassifier, MAMLClassifier, ProtoNetClassifier
 from sklearn_meta.backbones import MLPBackbone
 
 CPU = dict(device="cpu", random_state=0)
@@ -31,7 +31,18 @@ def _finetune(**kw):
     return FineTuneClassifier(**{**CPU, **params})
 
 
-ESTIMATORS = [_proto, _finetune]
+def _maml(**kw):
+    """A small MAML; FineTune's names are ignored."""
+    for other in ("max_epochs", "batch_size"):
+        kw.pop(other, None)
+    params = dict(backbone=MLPBackbone(hidden=(32,)), n_way=5, n_shot=2, n_query=2,
+                  meta_batch_size=2, max_iter=200)
+    params.update(kw)
+    return MAMLClassifier(**{**CPU, **params})
+
+
+ESTIMATORS = [_proto, _finetune, _maml]
+EPISODIC = (_proto, _maml)
 
 
 class _KeepStates(Callback):
@@ -75,7 +86,7 @@ def test_early_stopping_stops_when_validation_stalls(make, digits):
     X, y = digits
     clf = make(early_stopping=True, n_iter_no_change=2, tol=0.5, max_iter=20_000, max_epochs=500)
     clf.fit(X, y)
-    assert clf.n_iter_ < (20_000 if make is _proto else 500)
+    assert clf.n_iter_ < (20_000 if make in EPISODIC else 500)
     assert len(clf.validation_scores_) >= 2
 
 
@@ -137,7 +148,7 @@ def test_lr_scheduler_per_batch_and_on_plateau(make, digits):
     X, y = digits
     per_batch = LRScheduler(policy="StepLR", step_size=1, gamma=0.99, step_every="batch")
     clf = make(callbacks=[per_batch], lr=1e-2, max_iter=150, max_epochs=2).fit(X, y)
-    steps = clf.n_iter_ if make is _proto else sum(clf.history_[:, "train_batch_count"])
+    steps = clf.n_iter_ if make in EPISODIC else sum(clf.history_[:, "train_batch_count"])
     assert clf.optimizer_.param_groups[-1]["lr"] == pytest.approx(1e-2 * 0.99**steps)
     plateau = LRScheduler(policy="ReduceLROnPlateau", monitor="train_loss", patience=0,
                           threshold=10.0, factor=0.5)
@@ -162,9 +173,9 @@ def test_checkpoint_callback_and_load_params(make, digits, tmp_path):
     assert (tmp_path / "params.pt").exists() and (tmp_path / "history.json").exists()
     best = int(np.argmin(clf.history_[:, "train_loss"]))
     assert clf.history_[:, "event_cp"][best] is True
-    expected = clf.history_[best, "iter" if make is _proto else "epoch"]
+    expected = clf.history_[best, "iter" if make in EPISODIC else "epoch"]
     clf.load_params(checkpoint=cp)
-    assert clf.n_iter_ == expected == len(clf.history_) * (100 if make is _proto else 1)
+    assert clf.n_iter_ == expected == len(clf.history_) * (100 if make in EPISODIC else 1)
 
 
 @pytest.mark.parametrize("make", ESTIMATORS)
