@@ -1,8 +1,15 @@
 """Few-shot meta-learning and transfer learning as scikit-learn estimators."""
 
-from .fewshot import MAMLClassifier, ProtoNetClassifier
+from .fewshot import MAMLClassifier, MAMLRegressor, ProtoNetClassifier, ReptileClassifier
 from .transfer import FineTuneClassifier
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["FineTuneClassifier", "MAMLClassifier", "ProtoNetClassifier", "__version__"]
+__all__ = [
+    "FineTuneClassifier",
+    "MAMLClassifier",
+    "MAMLRegressor",
+    "ProtoNetClassifier",
+    "ReptileClassifier",
+    "__version__",
+]

@@ -47,7 +47,7 @@ from .._base import (
 from .._classifier import BaseTorchClassifier
 from .._episodes import EpisodeSampler
 
-__all__ = ["BaseEpisodicClassifier"]
+__all__ = ["BaseEpisodicClassifier", "EpisodicTraining"]
 
 #: meta-updates per epoch of the training shell (history row, validation, callbacks)
 _EPOCH_UPDATES = 100
@@ -68,12 +68,16 @@ def _names(classes, codes, limit=5):
     return shown + more
 
 
-class BaseEpisodicClassifier(BaseTorchClassifier):
-    """Common ground of the few-shot classifiers (not for direct use)."""
+class EpisodicTraining:
+    """Meta-training over episodes, for classifiers and regressors alike (mixin).
+
+    It runs ``_meta_update`` on meta-batches of episodes drawn on the device,
+    in blocks of 100 meta-updates (the epochs of the training shell), and
+    makes the copy-on-write copies that ``adapt`` returns. In a regressor an
+    episode's "class" is a task (a group of rows).
+    """
 
     _parameter_constraints: dict = {
-        **BaseTorchClassifier._parameter_constraints,
-        "n_way": [Interval(Integral, 2, None, closed="left")],
         "n_shot": [Interval(Integral, 1, None, closed="left")],
         "n_query": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
@@ -84,6 +88,12 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
 
     #: what _set_support fits, in messages
     _support_word = "classifier"
+
+    #: what the sampler draws an episode's rows from, in messages
+    _class_word = "class"
+
+    #: history key of the per-block training score (None: loss only)
+    _train_score_key = "train_acc"
 
     def _unit_word(self):
         return "meta-updates"
@@ -107,6 +117,176 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
 
     def _n_iter_from_history(self):
         return int(self.history_[-1]["iter"]) if len(self.history_) else 0
+
+    def _initialize(self, input_shape):
+        super()._initialize(input_shape)
+        self._shares_module = False
+
+    def _train_score(self, out, q_y):
+        """Training score of one meta-update from its query outputs (accuracy)."""
+        return (out.argmax(-1) == q_y).float().mean()
+
+    def _adapted_copy(self):
+        """A shallow copy sharing the network copy-on-write, without callbacks."""
+        # copy.copy would go through __getstate__ and serialise the whole module
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        vars(new).pop("_sigint", None)
+        new.history_ = copy.deepcopy(self.history_)
+        # callbacks belong to this estimator's training runs (a Checkpoint
+        # writes its files): the new one starts without them
+        new.callbacks = None
+        new.callbacks_ = []
+        new._callbacks_from = None
+        self._shares_module = True
+        new._shares_module = True
+        return new
+
+    # ----------------------------------------------------------- meta-training
+    def _sampler(self, y_t, class_names):
+        n_classes = int(torch.unique(y_t).numel())
+        sampler = EpisodeSampler(
+            y_t,
+            n_way=min(self._episode_way(), n_classes),
+            n_shot=self.n_shot,
+            n_query=self.n_query,
+            device=self.device_,
+            adapt_small=True,
+        )
+        dropped = list(getattr(sampler, "dropped_classes_", []))
+        if dropped:
+            warnings.warn(
+                f"{len(dropped)} {self._class_word}(s) have fewer than n_shot + n_query = "
+                f"{self.n_shot + self.n_query} samples and are left out of the training "
+                f"episodes: {_names(class_names, dropped)}."
+                + (" They are still predicted." if self._class_word == "class" else "")
+                + " Lower n_shot/n_query to train on them too.",
+                UserWarning,
+                stacklevel=4,
+            )
+        wanted = (self.n_shot, self.n_query)
+        got = (sampler.n_shot_, sampler.n_query_)
+        if got != wanted:
+            warnings.warn(
+                f"No {self._class_word} of the training data can supply n_shot={wanted[0]} + "
+                f"n_query={wanted[1]} samples (the smallest has {sampler.min_count_}); "
+                f"training on {sampler.n_way_}-way {got[0]}-shot episodes with "
+                f"n_query={got[1]}. Lower n_shot/n_query or add samples.",
+                UserWarning,
+                stacklevel=4,
+            )
+        if sampler.shared_query_:
+            warnings.warn(
+                "Some classes have a single sample, which serves as both the support "
+                "and the query of its class in the training episodes; such episodes "
+                "teach little. Add samples or drop those classes.",
+                UserWarning,
+                stacklevel=4,
+            )
+        self.episode_shape_ = (sampler.n_way_, sampler.n_shot_, sampler.n_query_)
+        return sampler
+
+    def _meta_train(
+        self, X_t, y_t, target, *, validate=None, X=None, y=None, data_key=None, class_names=None
+    ):
+        if self.optimizer_ is None:
+            # nothing to train (backbone="identity"): the updates are empty
+            n_classes = int(torch.unique(y_t).numel())
+            self.episode_shape_ = (min(self._episode_way(), n_classes), self.n_shot, self.n_query)
+            self.n_iter_ = target()
+            return
+        sampler = self._sampler(y_t, self.classes_ if class_names is None else class_names)
+        n_way = sampler.n_way_
+        batch = self.meta_batch_size
+        module = self.module_
+
+        def run_epoch(loop, goal):
+            start = self.n_iter_
+            # epochs end on multiples of _EPOCH_UPDATES; each draws its episodes
+            # from a generator seeded by where the epoch begins, and a fit that
+            # stopped inside an epoch skips the episodes it already used, so a
+            # resumed fit draws what an uninterrupted one would
+            first = start - start % _EPOCH_UPDATES
+            offset = start - first
+            block = min(_EPOCH_UPDATES - offset, goal - start)
+            cut = self._fold_cut_epoch(data_key)
+            losses = torch.zeros(block, device=self.device_)
+            accs = torch.zeros(block, device=self.device_)
+            done = 0
+            module.train()
+            with torch_rng(self._seed + first, self.device_, global_rng=self._global_rng) as gen:
+                s_idx, q_idx, s_y, q_y = sampler.sample(gen, (offset + block) * batch)
+                shape = (offset + block, batch)
+                s_idx, q_idx = s_idx.view(*shape, -1)[offset:], q_idx.view(*shape, -1)[offset:]
+                s_y, q_y = s_y.view(*shape, -1)[offset:], q_y.view(*shape, -1)[offset:]
+                for i in range(block):
+                    if loop.halt():
+                        break
+                    if self._global_rng:
+                        reseed_global(self._seed + self.n_iter_, self.device_)
+                    self._set_lr()
+                    loss, logits = self._meta_update(
+                        X_t, s_idx[i], s_y[i], q_idx[i], q_y[i], n_way
+                    )
+                    self.n_iter_ += 1
+                    losses[i] = loss
+                    accs[i] = self._train_score(logits, q_y[i])
+                    done += 1
+                    if loop.step():
+                        break
+            module.eval()
+            if done == 0:
+                return None
+            # one host sync per epoch; a continued epoch adds the part before the cut
+            prev = int(cut["train_batch_count"]) if cut else 0
+            loss_sum = losses[:done].sum().item() + (cut["train_loss"] * prev if cut else 0.0)
+            metrics = {
+                "iter": self.n_iter_,
+                "train_loss": loss_sum / (prev + done),
+                "train_batch_count": prev + done,
+                "epoch_data": data_key,
+                "epoch_complete": done == block,
+            }
+            key = self._train_score_key
+            if key is not None:
+                score_sum = accs[:done].sum().item() + (cut[key] * prev if cut else 0.0)
+                metrics[key] = score_sum / (prev + done)
+            return metrics
+
+        self._run_training(target, run_epoch, X=X, y=y, validate=validate)
+        module.eval()
+
+    def _episode_way(self):
+        """Classes (tasks) per training episode: n_way, or 1 for a regressor."""
+        return self.n_way
+
+    def _set_lr(self):
+        """Learning-rate schedule applied before every meta-update (hook)."""
+
+    def _meta_update(self, X_t, s_idx, s_y, q_idx, q_y, n_way):
+        """One meta-update on a meta-batch of episodes; the detached loss and logits.
+
+        The default descends the gradient of ``_episode_loss``; an algorithm
+        with its own outer update (Reptile) or its own way of accumulating
+        the gradient (MAML, in chunks of tasks) overrides it.
+        """
+        opt = self.optimizer_
+        loss, logits = self._episode_loss(X_t, s_idx, s_y, q_idx, q_y, n_way)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.detach(), logits.detach()
+
+
+
+class BaseEpisodicClassifier(EpisodicTraining, BaseTorchClassifier):
+    """Common ground of the few-shot classifiers (not for direct use)."""
+
+    _parameter_constraints: dict = {
+        **BaseTorchClassifier._parameter_constraints,
+        **EpisodicTraining._parameter_constraints,
+        "n_way": [Interval(Integral, 2, None, closed="left")],
+    }
 
     # ---------------------------------------------------------------- fitting
     @fit_guard(partial=False)
@@ -224,10 +404,6 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
         self._set_support(X_t, y_t, present, first=first)
         return self
 
-    def _initialize(self, input_shape):
-        super()._initialize(input_shape)
-        self._shares_module = False
-
     def _device_data(self, X, codes):
         return self._to_tensor(X).to(self.device_), torch.from_numpy(codes).to(self.device_)
 
@@ -269,133 +445,6 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
 
         return X_tr, y_tr, validate
 
-    # ----------------------------------------------------------- meta-training
-    def _sampler(self, y_t, class_names):
-        n_classes = int(torch.unique(y_t).numel())
-        sampler = EpisodeSampler(
-            y_t,
-            n_way=min(self.n_way, n_classes),
-            n_shot=self.n_shot,
-            n_query=self.n_query,
-            device=self.device_,
-            adapt_small=True,
-        )
-        dropped = list(getattr(sampler, "dropped_classes_", []))
-        if dropped:
-            warnings.warn(
-                f"{len(dropped)} class(es) have fewer than n_shot + n_query = "
-                f"{self.n_shot + self.n_query} samples and are left out of the training "
-                f"episodes: {_names(class_names, dropped)}. They are still predicted. "
-                "Lower n_shot/n_query to train on them too.",
-                UserWarning,
-                stacklevel=4,
-            )
-        wanted = (self.n_shot, self.n_query)
-        got = (sampler.n_shot_, sampler.n_query_)
-        if got != wanted:
-            warnings.warn(
-                f"No class of the training data can supply n_shot={wanted[0]} + "
-                f"n_query={wanted[1]} samples (the smallest has {sampler.min_count_}); "
-                f"training on {sampler.n_way_}-way {got[0]}-shot episodes with "
-                f"n_query={got[1]}. Lower n_shot/n_query or add samples.",
-                UserWarning,
-                stacklevel=4,
-            )
-        if sampler.shared_query_:
-            warnings.warn(
-                "Some classes have a single sample, which serves as both the support "
-                "and the query of its class in the training episodes; such episodes "
-                "teach little. Add samples or drop those classes.",
-                UserWarning,
-                stacklevel=4,
-            )
-        self.episode_shape_ = (sampler.n_way_, sampler.n_shot_, sampler.n_query_)
-        return sampler
-
-    def _meta_train(
-        self, X_t, y_t, target, *, validate=None, X=None, y=None, data_key=None, class_names=None
-    ):
-        if self.optimizer_ is None:
-            # nothing to train (backbone="identity"): the updates are empty
-            n_classes = int(torch.unique(y_t).numel())
-            self.episode_shape_ = (min(self.n_way, n_classes), self.n_shot, self.n_query)
-            self.n_iter_ = target()
-            return
-        sampler = self._sampler(y_t, self.classes_ if class_names is None else class_names)
-        n_way = sampler.n_way_
-        batch = self.meta_batch_size
-        module = self.module_
-
-        def run_epoch(loop, goal):
-            start = self.n_iter_
-            # epochs end on multiples of _EPOCH_UPDATES; each draws its episodes
-            # from a generator seeded by where the epoch begins, and a fit that
-            # stopped inside an epoch skips the episodes it already used, so a
-            # resumed fit draws what an uninterrupted one would
-            first = start - start % _EPOCH_UPDATES
-            offset = start - first
-            block = min(_EPOCH_UPDATES - offset, goal - start)
-            cut = self._fold_cut_epoch(data_key)
-            losses = torch.zeros(block, device=self.device_)
-            accs = torch.zeros(block, device=self.device_)
-            done = 0
-            module.train()
-            with torch_rng(self._seed + first, self.device_, global_rng=self._global_rng) as gen:
-                s_idx, q_idx, s_y, q_y = sampler.sample(gen, (offset + block) * batch)
-                shape = (offset + block, batch)
-                s_idx, q_idx = s_idx.view(*shape, -1)[offset:], q_idx.view(*shape, -1)[offset:]
-                s_y, q_y = s_y.view(*shape, -1)[offset:], q_y.view(*shape, -1)[offset:]
-                for i in range(block):
-                    if loop.halt():
-                        break
-                    if self._global_rng:
-                        reseed_global(self._seed + self.n_iter_, self.device_)
-                    self._set_lr()
-                    loss, logits = self._meta_update(
-                        X_t, s_idx[i], s_y[i], q_idx[i], q_y[i], n_way
-                    )
-                    self.n_iter_ += 1
-                    losses[i] = loss
-                    accs[i] = (logits.argmax(-1) == q_y[i]).float().mean()
-                    done += 1
-                    if loop.step():
-                        break
-            module.eval()
-            if done == 0:
-                return None
-            # one host sync per epoch; a continued epoch adds the part before the cut
-            prev = int(cut["train_batch_count"]) if cut else 0
-            loss_sum = losses[:done].sum().item() + (cut["train_loss"] * prev if cut else 0.0)
-            acc_sum = accs[:done].sum().item() + (cut["train_acc"] * prev if cut else 0.0)
-            return {
-                "iter": self.n_iter_,
-                "train_loss": loss_sum / (prev + done),
-                "train_acc": acc_sum / (prev + done),
-                "train_batch_count": prev + done,
-                "epoch_data": data_key,
-                "epoch_complete": done == block,
-            }
-
-        self._run_training(target, run_epoch, X=X, y=y, validate=validate)
-        module.eval()
-
-    def _set_lr(self):
-        """Learning-rate schedule applied before every meta-update (hook)."""
-
-    def _meta_update(self, X_t, s_idx, s_y, q_idx, q_y, n_way):
-        """One meta-update on a meta-batch of episodes; the detached loss and logits.
-
-        The default descends the gradient of ``_episode_loss``; an algorithm
-        with its own outer update (Reptile) or its own way of accumulating
-        the gradient (MAML, in chunks of tasks) overrides it.
-        """
-        opt = self.optimizer_
-        loss, logits = self._episode_loss(X_t, s_idx, s_y, q_idx, q_y, n_way)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss.detach(), logits.detach()
-
     # --------------------------------------------------------------- adapting
     def adapt(self, X_support, y_support):
         """A new estimator that predicts among the classes of a support set.
@@ -428,20 +477,8 @@ class BaseEpisodicClassifier(BaseTorchClassifier):
                 f"X_support has {X_support.shape[0]} samples but y_support has "
                 f"{len(y_support)}."
             )
-        # a shallow copy that shares the network (copy.copy would go through
-        # __getstate__ and serialise the whole module)
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        vars(new).pop("_sigint", None)
+        new = self._adapted_copy()
         codes = new._encode_y(y_support)
-        new.history_ = copy.deepcopy(self.history_)
-        # callbacks belong to this estimator's training runs (a Checkpoint
-        # writes its files): the new one starts without them
-        new.callbacks = None
-        new.callbacks_ = []
-        new._callbacks_from = None
-        self._shares_module = True
-        new._shares_module = True
         X_t, y_t = self._device_data(X_support, codes)
         new._set_support(X_t, y_t, np.arange(len(new.classes_)), first=True)
         return new

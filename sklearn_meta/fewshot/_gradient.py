@@ -23,7 +23,15 @@ from torch import nn
 from .._base import HasMethods, Interval, StrOptions, uses_batch_statistics
 from ..backbones import Conv4Backbone, MLPBackbone, build_backbone, has_batch_norm
 from ._base import BaseEpisodicClassifier
-from ._inner import HEAD, ClassifierTasks, gradient_steps, head_logits, init_head, task_slices
+from ._inner import (
+    HEAD,
+    ClassifierTasks,
+    gradient_steps,
+    head_logits,
+    init_head,
+    task_slices,
+    use_vmap,
+)
 
 __all__ = ["BaseGradientClassifier"]
 
@@ -118,11 +126,7 @@ class BaseGradientClassifier(BaseEpisodicClassifier):
 
     def _vectorized(self):
         """Whether the tasks of a meta-batch go through one vmap call."""
-        if self.vectorize == "auto":
-            # measured on 2 CPU cores: vmap's grouped convolutions are 2-3x
-            # slower than a loop there; on CUDA vmap is many times faster
-            return self.device_.type == "cuda"
-        return bool(self.vectorize)
+        return use_vmap(self.vectorize, self.device_, self.module_)
 
     def _adapt_steps(self):
         return self.n_inner_steps if self.n_adapt_steps is None else self.n_adapt_steps

@@ -88,7 +88,8 @@ class MAMLClassifier(BaseGradientClassifier):
     vectorize : "auto" or bool, default="auto"
         Run the tasks of a meta-batch through one :func:`torch.func.vmap`
         call (True) or one after another (False). ``"auto"`` vectorises on
-        CUDA only: on a CPU the loop is faster.
+        CUDA, and on the CPU for networks without convolutions: there vmap
+        is 6-12x faster for an MLP, and no faster than a loop for a conv4.
     task_chunk_size : int or None, default=None
         With vectorisation, tasks per vmap call; the meta-gradient is
         accumulated over the chunks. vmap keeps the graph of every task of a
