@@ -15,7 +15,10 @@ CHECKED = {"GL08", "SS01", "SS02", "SS03", "PR01", "PR02", "PR03", "PR07", "RT01
 
 PUBLIC = [
     sklearn_meta.FineTuneClassifier,
+    sklearn_meta.MAMLClassifier,
+    sklearn_meta.MAMLRegressor,
     sklearn_meta.ProtoNetClassifier,
+    sklearn_meta.ReptileClassifier,
     backbones.MLPBackbone,
     backbones.Conv4Backbone,
     backbones.TorchvisionBackbone,

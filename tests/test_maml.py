@@ -11,7 +11,7 @@ from sklearn.base import clone
 from sklearn.metrics import log_loss
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from torch import nn
 from torch.func import functional_call
@@ -301,3 +301,97 @@ def test_batched_episode_scoring_equals_one_adapt_per_episode(digits, digits_clf
                                      response_method="predict_proba", **kw)
     np.testing.assert_array_equal(batched.scores, single.scores)
     np.testing.assert_allclose(proba.scores, single_proba.scores, rtol=1e-4)
+
+
+# ------------------------------------------------------------- what users do
+def test_grid_search_over_inner_lr_with_class_disjoint_folds(digits):
+    X, y = digits
+    scorer = make_episodic_scorer(n_way=3, n_shot=2, n_query=3, n_episodes=20,
+                                  random_state=0)
+    search = GridSearchCV(
+        MAMLClassifier(n_way=3, n_shot=2, n_query=2, meta_batch_size=2, max_iter=10,
+                       device="cpu", random_state=0),
+        {"inner_lr": [1e-4, 0.4]},
+        cv=ClassDisjointKFold(n_splits=2),
+        scoring=scorer,
+    )
+    search.fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.all((scores > 0.33) & (scores <= 1))
+    # a step of 1e-4 barely adapts; both are episodic scores on unseen classes
+    assert search.best_params_["inner_lr"] in (1e-4, 0.4)
+    assert set(search.best_estimator_.classes_) == set(np.unique(y))
+
+
+def test_pipeline_pickle_and_meta_sgd_state_survive_a_round_trip(digits):
+    X, y = digits
+    pipe = make_pipeline(
+        StandardScaler(),
+        MAMLClassifier(n_way=3, n_shot=2, meta_batch_size=2, max_iter=20, learn_inner_lr=True,
+                       device="cpu", random_state=0),
+    )
+    pipe.fit(X[y < 5], y[y < 5])
+    clf = pipe[-1]
+    lrs = torch.cat([p.detach().flatten() for p in clf.module_.inner_lrs])
+    # Meta-SGD learned its step sizes: they moved away from inner_lr
+    assert not torch.allclose(lrs, torch.full_like(lrs, 0.4))
+    clf.set_params(learn_inner_lr=False)  # a pickle rebuilds what was fitted
+    back = pickle.loads(pickle.dumps(pipe))
+    np.testing.assert_array_equal(back.predict_proba(X[:60]), pipe.predict_proba(X[:60]))
+    torch.testing.assert_close(
+        torch.cat([p.detach().flatten() for p in back[-1].module_.inner_lrs]), lrs)
+    ad = back[-1].adapt(back[0].transform(X[y >= 5][:20]), y[y >= 5][:20])
+    assert ad.classes_.tolist() == [5, 6, 7, 8, 9]
+
+
+def test_anil_adapts_the_head_only(digits, digits_clf):
+    X, y = digits
+    anil = clone(digits_clf).set_params(inner_params="head", max_iter=10)
+    anil.fit(X[y < 5], y[y < 5])
+    ad = anil.adapt(X[y >= 5][:25], y[y >= 5][:25])
+    assert set(ad._fast_keys) == set(HEAD)
+    # its features are the meta-learned ones, untouched by adaptation
+    np.testing.assert_allclose(
+        ad.transform(X[:5]),
+        anil.module_.features(torch.from_numpy(X[:5])).detach().numpy(), rtol=1e-5,
+        atol=1e-6)
+
+
+def test_meta_transfer_starts_from_a_fitted_estimator(digits):
+    from sklearn_meta import FineTuneClassifier, ProtoNetClassifier
+
+    X, y = digits
+    images = X.reshape(-1, 1, 8, 8)
+    for source in (
+        FineTuneClassifier(backbone=Conv4Backbone(channels=8, n_blocks=2), max_epochs=2,
+                           device="cpu", random_state=0),
+        ProtoNetClassifier(backbone=Conv4Backbone(channels=8, n_blocks=2), n_way=5,
+                           n_shot=2, max_iter=10, device="cpu", random_state=0),
+    ):
+        source.fit(images[y < 5], y[y < 5])
+        # batch norm from a trained source: allowed, run with its statistics
+        clf = MAMLClassifier(backbone=source, n_way=3, meta_batch_size=2, max_iter=2,
+                             lr=1e-12, device="cpu", random_state=0)
+        clf.fit(images[y < 5], y[y < 5])
+        assert clf.pretrained_
+        got = clf.transform(images[:10])
+        # with a vanishing outer step the features are the source's; adaptation
+        # at the end of fit moves them by one inner step only
+        src = source.transform(images[:10])
+        assert np.corrcoef(got.ravel(), src.ravel())[0, 1] > 0.95
+
+
+def test_bad_input_names_the_fix(digits, digits_clf):
+    X, y = digits
+    with pytest.raises(ValueError, match="n_way"):
+        evaluate_episodes(digits_clf, X[y >= 8], y[y >= 8], n_way=5, n_shot=1, n_episodes=2)
+    small = np.concatenate([np.flatnonzero(y == c)[: (2 if c == 0 else 40)] for c in range(5)])
+    with pytest.warns(UserWarning, match="fewer than n_shot \\+ n_query.*Lower n_shot"):
+        MAMLClassifier(n_way=3, n_shot=2, n_query=2, meta_batch_size=2, max_iter=2,
+                       device="cpu").fit(X[small], y[small])
+    with pytest.raises(ValueError, match="X_support has 5 samples but y_support has 4"):
+        digits_clf.adapt(X[:5], y[:4])
+    with pytest.raises(ValueError, match="inner_params"):
+        MAMLClassifier(inner_params="body").fit(X, y)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        digits_clf.adapt(X[:5], np.zeros(5))
