@@ -10,7 +10,10 @@
 #   5. benchmarks/protonet_defaults.py --configs defaults --device cuda: the
 #      ProtoNetClassifier defaults (early stopping included) fitted on the
 #      Omniglot background set, scored on Lake's one-shot runs and on
-#      evaluation-set episodes.
+#      evaluation-set episodes;
+#   6. benchmarks/domain_digits.py --device cuda: MNIST <-> USPS domain
+#      adaptation, every DomainAdaptedClassifier method and skada's DANN (when
+#      installed), 3 seeds, and the label-free selection of DANN's trade_off.
 # A short summary table is printed at the end. Every step runs even when an
 # earlier one fails; the exit status is non-zero if any step failed.
 #
@@ -22,9 +25,10 @@
 # so the caller copies omniglot.npz into ./.bench_data/ first:
 #
 #   mkdir -p .bench_data && cp ../shared/data/omniglot.npz \
-#       ../shared/data/omniglot_oneshot_runs.npz .bench_data/
+#       ../shared/data/omniglot_oneshot_runs.npz \
+#       ../shared/data/mnist.npz ../shared/data/usps.npz .bench_data/
 #
-# (8 MB; keep .bench_data/ out of commits, e.g. `echo /.bench_data/ >> .git/info/exclude`
+# (about 25 MB; keep .bench_data/ out of commits, e.g. `echo /.bench_data/ >> .git/info/exclude`
 # and carry it explicitly.) DATA_HOME overrides the folder.
 #
 # Packages: the repository root is put on PYTHONPATH (no install needed). If a
@@ -37,8 +41,7 @@
 #
 # Environment knobs (defaults): PYTHON (python3), DATA_HOME (.bench_data),
 # BENCH_ITERS (2000), BENCH_EPISODES (600), TEST_TIMEOUT (200),
-# BENCH_TIMEOUT (200), FT_TIMEOUT (60), DEF_TIMEOUT (120). The default
-# timeouts add up to under 10 minutes.
+# BENCH_TIMEOUT (200), FT_TIMEOUT (60), DEF_TIMEOUT (120), DA_TIMEOUT (240).
 set -euo pipefail
 export PYTHONUNBUFFERED=1
 
@@ -52,6 +55,7 @@ TEST_TIMEOUT=${TEST_TIMEOUT:-200}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-200}
 FT_TIMEOUT=${FT_TIMEOUT:-60}
 DEF_TIMEOUT=${DEF_TIMEOUT:-120}
+DA_TIMEOUT=${DA_TIMEOUT:-240}
 RESULTS=${OUT:-bench_results}
 mkdir -p "$RESULTS"
 
@@ -122,6 +126,16 @@ else
     SECONDS_TAKEN[defaults]=0
 fi
 
+if [ -f "$DATA_HOME/mnist.npz" ] && [ -f "$DATA_HOME/usps.npz" ]; then
+    run_step domain "$DA_TIMEOUT" "$PYTHON" benchmarks/domain_digits.py \
+        --device cuda --seeds 0 1 2 --select --data-home "$DATA_HOME" \
+        --out "$RESULTS/domain_digits.json"
+else
+    STEPS+=(domain)
+    STATUS[domain]="SKIPPED (no mnist.npz / usps.npz in $DATA_HOME)"
+    SECONDS_TAKEN[domain]=0
+fi
+
 echo
 echo "== gpu_check summary"
 printf '| %-9s | %-60s | %7s |\n' step status seconds
@@ -141,6 +155,10 @@ fi
 if [ -f "$RESULTS/gpu_check_defaults.log" ]; then
     echo "ProtoNet defaults:"
     grep -E '^\|' "$RESULTS/gpu_check_defaults.log" || true
+fi
+if [ -f "$RESULTS/gpu_check_domain.log" ]; then
+    echo "domain adaptation (MNIST <-> USPS):"
+    grep -E '^\|' "$RESULTS/gpu_check_domain.log" || true
 fi
 echo "results in $RESULTS"
 exit "$failed"

@@ -40,10 +40,9 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
     def _encode_y(self, y):
         """Check the targets, set ``classes_`` and return codes 0..n_classes-1."""
         y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        labelled = np.ones(len(y), dtype=bool)
-        if self._unlabeled_marker is not None:
-            labelled = y != self._unlabeled_marker
+        labelled = self._labelled(y)
+        # object y may mix the int marker with strings: check the labels alone
+        check_classification_targets(y[labelled] if not labelled.all() else y)
         classes, codes = np.unique(y[labelled], return_inverse=True)
         if len(classes) < 2:
             what = (
@@ -61,20 +60,40 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
     def _codes_for(self, y):
         """Codes of ``y`` against the fitted ``classes_`` (for partial_fit)."""
         y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        unseen = np.setdiff1d(np.unique(y), self.classes_)
-        if self._unlabeled_marker is not None:
-            unseen = unseen[unseen != self._unlabeled_marker]
+        labelled = self._labelled(y)
+        check_classification_targets(y[labelled] if not labelled.all() else y)
+        unseen = np.setdiff1d(np.unique(y[labelled]), self.classes_)
         if unseen.size:
             raise ValueError(
                 f"y holds labels {unseen.tolist()} that are not in classes_ "
                 f"{self.classes_.tolist()}. Pass every label in `classes` on the first "
                 "call to partial_fit, or call fit to start again."
             )
-        codes = np.searchsorted(self.classes_, y).astype(np.int64)
-        if self._unlabeled_marker is not None:
-            codes[y == self._unlabeled_marker] = -1
+        codes = np.full(len(y), -1, dtype=np.int64)
+        codes[labelled] = np.searchsorted(self.classes_, y[labelled])
         return codes
+
+    def _labelled(self, y):
+        """Mask of the rows whose label is not the unlabelled marker."""
+        if self._unlabeled_marker is None:
+            return np.ones(len(y), dtype=bool)
+        if y.dtype.kind in "iuf":
+            return y != self._unlabeled_marker
+        if y.dtype.kind in "US":
+            if np.any(y == str(self._unlabeled_marker)):
+                # np.concatenate([labels, np.full(n, -1)]) turns -1 into "-1"
+                raise ValueError(
+                    f"y has dtype {y.dtype} and holds the string "
+                    f"'{self._unlabeled_marker}': string labels cannot hold the int "
+                    f"{self._unlabeled_marker} that marks unlabelled rows. Use dtype "
+                    f"object with the int {self._unlabeled_marker} for unlabelled rows, as "
+                    "scikit-learn's SelfTrainingClassifier does."
+                )
+            return np.ones(len(y), dtype=bool)
+        return np.array(
+            [not (isinstance(v, (int, np.integer)) and v == self._unlabeled_marker) for v in y],
+            dtype=bool,
+        )
 
     def _validate_partial(self, X, y, classes, *, first):
         """Validate a partial_fit call; return shaped X and codes of y."""

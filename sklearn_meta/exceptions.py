@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["DeviceWarning", "TrainingInterrupted"]
+__all__ = ["DeviceWarning", "DomainAdaptationWarning", "TrainingInterrupted"]
 
 
 class DeviceWarning(UserWarning):
     """Warned when a model is moved to another device than it was fitted on."""
+
+
+class DomainAdaptationWarning(UserWarning):
+    """Warned when a domain-adaptation fit could not adapt (no target rows)."""
 
 
 class TrainingInterrupted(KeyboardInterrupt):

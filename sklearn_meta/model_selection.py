@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -27,13 +27,20 @@ from sklearn.metrics import accuracy_score
 from sklearn.model_selection import BaseCrossValidator
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch, check_random_state
+from sklearn.utils.metadata_routing import MetadataRequest
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length
 
 from ._base import _num_samples, derive_seed
 from ._episodes import EpisodeSampler
 
-__all__ = ["ClassDisjointKFold", "evaluate_episodes", "make_episodic_scorer"]
+__all__ = [
+    "ClassDisjointKFold",
+    "DomainShuffleSplit",
+    "evaluate_episodes",
+    "make_da_scorer",
+    "make_episodic_scorer",
+]
 
 
 class ClassDisjointKFold(BaseCrossValidator):
@@ -543,3 +550,300 @@ def make_episodic_scorer(
     return _EpisodicScorer(
         score_func, 1 if greater_is_better else -1, kwargs, score_kwargs, response_method
     )
+
+
+# --------------------------------------------------------------------------
+# domain adaptation: splits that keep both domains, label-free scorers
+# --------------------------------------------------------------------------
+def _target_rows(y, sample_domain, n):
+    """Boolean mask of the target rows: ``sample_domain < 0``, else ``y == -1``."""
+    if sample_domain is not None:
+        d = np.asarray(sample_domain).ravel()
+        if len(d) != n:
+            raise ValueError(
+                f"sample_domain has {len(d)} entries for {n} rows; pass one per row."
+            )
+        return d < 0
+    if y is None:
+        raise ValueError(
+            "Pass y (target rows have y == -1) or sample_domain (negative for target "
+            "rows) to tell the domains apart."
+        )
+    y = np.asarray(y)
+    if len(y) != n:
+        raise ValueError(f"y has {len(y)} entries for {n} rows.")
+    if y.dtype.kind in "iuf":
+        return y == -1
+    return np.array([v == -1 for v in y.tolist()], dtype=bool)
+
+
+class DomainShuffleSplit(BaseCrossValidator):
+    """Random splits that keep source and target rows on both sides.
+
+    Source rows and target rows are shuffled and split apart, each with the
+    same ``test_size``, so every training set holds both domains (as a
+    domain-adaptation fit needs) and every test set holds both (as the
+    label-free scorers of :func:`make_da_scorer` need). Target rows are
+    those with ``y == -1``, or with a negative ``sample_domain`` when it is
+    given (through metadata routing).
+
+    Parameters
+    ----------
+    n_splits : int, default=5
+        Number of splits.
+    test_size : float, default=0.2
+        Share of the source rows, and of the target rows, in each test set.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the shuffles.
+
+    See Also
+    --------
+    make_da_scorer : Scores a split's test rows without target labels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_meta.model_selection import DomainShuffleSplit
+    >>> y = np.array([0, 1, 0, 1, 0, 1, -1, -1, -1, -1])
+    >>> cv = DomainShuffleSplit(n_splits=2, test_size=0.5, random_state=0)
+    >>> for train, test in cv.split(np.zeros((10, 1)), y):
+    ...     print(sorted(y[train].tolist()), sorted(y[test].tolist()))
+    [-1, -1, 0, 0, 1] [-1, -1, 0, 1, 1]
+    [-1, -1, 0, 0, 1] [-1, -1, 0, 1, 1]
+    """
+
+    __metadata_request__split = {"sample_domain": True}
+
+    def __init__(self, n_splits=5, *, test_size=0.2, random_state=None):
+        if not isinstance(n_splits, Integral) or isinstance(n_splits, bool) or n_splits < 1:
+            raise ValueError(f"n_splits must be an int of at least 1; got {n_splits!r}.")
+        if isinstance(test_size, bool) or not isinstance(test_size, Real) or not (
+            0 < test_size < 1
+        ):
+            raise ValueError(f"test_size must be a float in (0, 1); got {test_size!r}.")
+        self.n_splits = int(n_splits)
+        self.test_size = test_size
+        self.random_state = random_state
+
+    def get_n_splits(self, X=None, y=None, groups=None, sample_domain=None):
+        """Number of splits.
+
+        Parameters
+        ----------
+        X, y, groups, sample_domain : object
+            Ignored; present for API compatibility.
+
+        Returns
+        -------
+        int
+        """
+        return self.n_splits
+
+    def split(self, X, y=None, groups=None, sample_domain=None):
+        """Indices of training and test rows, both domains on both sides.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Rows (only their number is used).
+        y : array-like of shape (n_samples,), default=None
+            Labels, ``-1`` for target rows.
+        groups : object
+            Ignored.
+        sample_domain : array-like of shape (n_samples,), default=None
+            Domains: positive for source rows, negative for target rows.
+
+        Yields
+        ------
+        train : ndarray
+            Training indices.
+        test : ndarray
+            Test indices.
+        """
+        n = _num_samples(X)
+        is_target = _target_rows(y, sample_domain, n)
+        parts = [np.flatnonzero(~is_target), np.flatnonzero(is_target)]
+        for name, idx in zip(("source", "target"), parts):
+            if len(idx) < 2:
+                raise ValueError(
+                    f"DomainShuffleSplit needs at least 2 {name} rows to put some on each "
+                    f"side; got {len(idx)}. Target rows have y == -1 (or a negative "
+                    "sample_domain)."
+                )
+        rng = check_random_state(self.random_state)
+        for _ in range(self.n_splits):
+            train, test = [], []
+            for idx in parts:
+                n_test = min(len(idx) - 1, max(1, int(round(self.test_size * len(idx)))))
+                perm = rng.permutation(idx)
+                test.append(perm[:n_test])
+                train.append(perm[n_test:])
+            yield np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+    def _iter_test_indices(self, X=None, y=None, groups=None):  # pragma: no cover
+        for _, test in self.split(X, y, groups):
+            yield test
+
+
+def _importance_weights(Z_s, Z_t, random_state):
+    """``p_t(z) / p_s(z)`` at the source rows, from a domain classifier.
+
+    A logistic regression on standardised ``z`` tells target from source;
+    its out-of-fold probabilities (5-fold, or fewer for tiny samples) give
+    ``w = (n_s / n_t) * P(target | z) / P(source | z)``, the density ratio of
+    Sugiyama et al. (2007) as You et al. (2019) estimate it.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    Z = np.concatenate([np.asarray(Z_s, dtype=np.float64), np.asarray(Z_t, dtype=np.float64)])
+    Z = Z.reshape(len(Z), -1)
+    d = np.r_[np.zeros(len(Z_s)), np.ones(len(Z_t))]
+    folds = int(min(5, len(Z_s), len(Z_t)))
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    if folds >= 2:
+        cv = StratifiedKFold(folds, shuffle=True, random_state=random_state)
+        p = cross_val_predict(clf, Z, d, cv=cv, method="predict_proba")[: len(Z_s), 1]
+    else:
+        p = clf.fit(Z, d).predict_proba(Z[: len(Z_s)])[:, 1]
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return len(Z_s) / len(Z_t) * p / (1 - p)
+
+
+def _log_loss_rows(estimator, X_s, y_s):
+    """Cross-entropy of each labelled source row under ``estimator``."""
+    proba = estimator.predict_proba(X_s)
+    classes = list(estimator.classes_)
+    pos = {c: i for i, c in enumerate(classes)}
+    idx = np.array([pos.get(v, -1) for v in np.asarray(y_s).tolist()])
+    p = np.where(idx >= 0, proba[np.arange(len(idx)), np.maximum(idx, 0)], 0.0)
+    return -np.log(np.clip(p, 1e-12, 1.0))
+
+
+class _DAScorer:
+    """A label-free domain-adaptation scorer (see :func:`make_da_scorer`)."""
+
+    def __init__(self, kind, random_state):
+        self.kind = kind
+        self.random_state = random_state
+
+    def __repr__(self):
+        return f"make_da_scorer({self.kind!r})"
+
+    def get_metadata_routing(self):
+        """Request ``sample_domain`` at scoring time (when routing is on).
+
+        Returns
+        -------
+        MetadataRequest
+        """
+        request = MetadataRequest(owner=type(self).__name__)
+        request.score.add_request(param="sample_domain", alias=True)
+        return request
+
+    def __call__(self, estimator, X, y=None, sample_domain=None):
+        n = _num_samples(X)
+        is_target = _target_rows(y, sample_domain, n)
+        target = np.flatnonzero(is_target)
+        source = np.flatnonzero(~is_target)
+        if not len(target):
+            raise ValueError(
+                f"make_da_scorer({self.kind!r}) found no target rows in the data it "
+                "scores. Split with DomainShuffleSplit so that every test set holds target "
+                "rows (y == -1 or a negative sample_domain)."
+            )
+        X_t = _take(X, target)
+        if self.kind == "entropy":
+            proba = np.clip(estimator.predict_proba(X_t), 1e-12, 1.0)
+            return float(np.mean(np.sum(proba * np.log(proba), axis=1)))
+        if len(source) < 2:
+            raise ValueError(
+                f"make_da_scorer({self.kind!r}) weighs the loss of labelled source rows, "
+                f"and the data it scores has {len(source)}. Split with DomainShuffleSplit "
+                "so that every test set holds source rows."
+            )
+        X_s = _take(X, source)
+        # labels of the source rows only: target labels are never read
+        y_s = np.asarray(y, dtype=object)[source] if y is not None else None
+        if y_s is None:
+            raise ValueError(f"make_da_scorer({self.kind!r}) needs y for the source rows.")
+        loss = _log_loss_rows(estimator, X_s, y_s)
+        seed = derive_seed(self.random_state)
+        if self.kind == "iwv":
+            w = _importance_weights(X_s, X_t, seed)
+            return -float(np.mean(w * loss))
+        Z_s, Z_t = estimator.transform(X_s), estimator.transform(X_t)
+        w = _importance_weights(Z_s, Z_t, seed)
+        weighted = w * loss
+        var = np.var(w, ddof=1)
+        eta = -np.cov(weighted, w, ddof=1)[0, 1] / var if var > 0 else 0.0
+        return -float(np.mean(weighted) + eta * np.mean(w) - eta)
+
+
+def make_da_scorer(kind="dev", *, random_state=0):
+    """A scorer that selects domain-adaptation models without target labels.
+
+    Use it as ``scoring=`` of ``GridSearchCV`` or ``cross_val_score`` with
+    :class:`DomainShuffleSplit`, so that every test set holds labelled
+    source rows and unlabelled target rows. The target rows are found as
+    ``y == -1`` or, when ``sample_domain`` is routed to the scorer, as the
+    rows with a negative domain. **No kind ever reads the label of a target
+    row**, even when one is present: only their features are used. Higher
+    is better for all three.
+
+    Parameters
+    ----------
+    kind : {"entropy", "iwv", "dev"}, default="dev"
+        - ``"entropy"``: minus the mean entropy of the predicted class
+          probabilities on the target rows (confident predictions score
+          higher). Cheap, but a model that collapses to confident wrong
+          answers scores well too.
+        - ``"iwv"``: importance-weighted validation (Sugiyama et al. 2007):
+          minus the cross-entropy of the labelled source rows, each weighted
+          by the density ratio ``p_target(x) / p_source(x)`` estimated in
+          input space by a logistic-regression domain classifier.
+        - ``"dev"``: deep embedded validation (You et al. 2019): the same
+          weighted loss with the density ratio estimated on the model's own
+          features (``transform``), plus the control variate of the paper
+          that lowers its variance; minus that risk.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the folds of the domain classifier (``"iwv"``, ``"dev"``).
+
+    Returns
+    -------
+    callable
+        ``scorer(estimator, X, y, sample_domain=None)`` returning a float.
+
+    See Also
+    --------
+    DomainShuffleSplit : Splits with both domains on both sides.
+
+    References
+    ----------
+    .. [1] Sugiyama, M., Krauledat, M. and Müller, K.-R. "Covariate shift
+       adaptation by importance weighted cross validation", JMLR 2007.
+    .. [2] You, K., Wang, X., Long, M. and Jordan, M. I. "Towards accurate
+       model selection in deep unsupervised domain adaptation", ICML 2019.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from sklearn_meta import DomainAdaptedClassifier
+    >>> from sklearn_meta.datasets import make_digits_shift
+    >>> from sklearn_meta.model_selection import DomainShuffleSplit, make_da_scorer
+    >>> Xs, ys, Xt, yt = make_digits_shift(random_state=0)
+    >>> X = np.concatenate([Xs, Xt]); y = np.concatenate([ys, np.full(len(Xt), -1)])
+    >>> search = GridSearchCV(
+    ...     DomainAdaptedClassifier(backbone="mlp", method="dann", max_epochs=3,
+    ...                             random_state=0),
+    ...     {"trade_off": [0.1, 1.0]}, cv=DomainShuffleSplit(n_splits=2, random_state=0),
+    ...     scoring=make_da_scorer("dev")).fit(X, y)
+    >>> search.best_params_["trade_off"] in (0.1, 1.0)
+    True
+    """
+    if kind not in ("entropy", "iwv", "dev"):
+        raise ValueError(f"kind must be 'entropy', 'iwv' or 'dev'; got {kind!r}.")
+    return _DAScorer(kind, random_state)

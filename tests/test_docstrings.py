@@ -14,6 +14,7 @@ numpydoc_validate = pytest.importorskip("numpydoc.validate")
 CHECKED = {"GL08", "SS01", "SS02", "SS03", "PR01", "PR02", "PR03", "PR07", "RT01", "EX01"}
 
 PUBLIC = [
+    sklearn_meta.DomainAdaptedClassifier,
     sklearn_meta.FineTuneClassifier,
     sklearn_meta.MAMLClassifier,
     sklearn_meta.MAMLRegressor,
@@ -24,8 +25,13 @@ PUBLIC = [
     backbones.TorchvisionBackbone,
     backbones.IdentityBackbone,
     model_selection.ClassDisjointKFold,
+    model_selection.DomainShuffleSplit,
+    model_selection.make_da_scorer,
     model_selection.evaluate_episodes,
     model_selection.make_episodic_scorer,
+    datasets.load_mnist,
+    datasets.load_usps,
+    datasets.make_digits_shift,
     datasets.load_omniglot,
     datasets.load_omniglot_oneshot_runs,
     datasets.load_mini_imagenet,

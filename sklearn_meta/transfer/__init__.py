@@ -1,5 +1,6 @@
 """Transfer learning: fine-tuning and domain adaptation."""
 
+from ._domain import DomainAdaptedClassifier
 from ._finetune import FineTuneClassifier
 
-__all__ = ["FineTuneClassifier"]
+__all__ = ["DomainAdaptedClassifier", "FineTuneClassifier"]

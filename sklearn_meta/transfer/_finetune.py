@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 from numbers import Integral, Real
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.model_selection import train_test_split
 from torch import nn
 
 from .._base import (
@@ -18,19 +16,12 @@ from .._base import (
     _fit_context,
     _data_key,
     fit_guard,
-    reseed_global,
-    torch_rng,
 )
 from .._classifier import BaseTorchClassifier
 from ..backbones import build_backbone, has_batch_norm, module_blocks
+from ._minibatch import _MinibatchTrainer, batch_bounds
 
 __all__ = ["FineTuneClassifier"]
-
-#: above this many bytes the training set stays in host memory, batches travel
-_DEVICE_DATA_LIMIT = 2 * 1024**3
-
-#: spacing of the per-step dropout seeds of consecutive epochs
-_STEP_SEED = 1_000_003
 
 
 class _HeadNet(nn.Module):
@@ -45,21 +36,7 @@ class _HeadNet(nn.Module):
         return self.head(self.features(x))
 
 
-def batch_bounds(n, batch_size):
-    """(start, stop) of each minibatch; never leaves a last batch of one sample.
-
-    A lone sample breaks batch normalisation in training mode, so it joins the
-    batch before it.
-    """
-    starts = list(range(0, n, batch_size))
-    stops = starts[1:] + [n]
-    if len(starts) > 1 and stops[-1] - starts[-1] == 1:
-        starts.pop()
-        stops.pop(-2)
-    return list(zip(starts, stops))
-
-
-class FineTuneClassifier(BaseTorchClassifier):
+class FineTuneClassifier(_MinibatchTrainer, BaseTorchClassifier):
     """Fine-tune a pretrained backbone with a new linear head.
 
     A backbone (a torchvision model with its weights, a small built-in network,
@@ -306,19 +283,7 @@ class FineTuneClassifier(BaseTorchClassifier):
         self._start_early_stopping(early)
         validate = None
         if early:
-            try:
-                train, valid = train_test_split(
-                    np.arange(len(codes)),
-                    test_size=self.validation_fraction,
-                    stratify=codes,
-                    random_state=self._seed,
-                )
-            except ValueError as exc:
-                raise ValueError(
-                    f"early_stopping holds out a stratified validation_fraction="
-                    f"{self.validation_fraction} of the rows, which this y cannot supply "
-                    f"({exc}). Set early_stopping=False or add samples."
-                ) from exc
+            train, valid = self._holdout(codes)
             validate = self._validator(X[valid], codes[valid])
             X, codes = X[train], codes[train]
         self._train(X, codes, lambda: self.max_epochs, validate=validate)
@@ -421,107 +386,42 @@ class FineTuneClassifier(BaseTorchClassifier):
             block.train(trainable)
         return n_frozen
 
-    def _device_data(self, X, codes):
-        X_t = self._to_tensor(X)
-        y_t = torch.from_numpy(codes)
-        if self.device_.type == "cpu" or X_t.numel() * 4 <= _DEVICE_DATA_LIMIT:
-            return X_t.to(self.device_), y_t.to(self.device_)
-        return X_t.pin_memory(), y_t.pin_memory()
-
-    def _validator(self, X_val, codes_val):
-        """validate() for the training shell: loss and accuracy on held-out rows."""
-        X_t, y_t = self._device_data(X_val, codes_val)
-        chunk = max(256, 4 * int(self.batch_size))
-
-        def validate():
-            self.module_.eval()
-            total = torch.zeros((), device=self.device_, dtype=torch.float64)
-            correct = torch.zeros((), device=self.device_, dtype=torch.long)
-            with torch.inference_mode():
-                for start in range(0, X_t.shape[0], chunk):
-                    xb = X_t[start : start + chunk].to(self.device_, non_blocking=True)
-                    yb = y_t[start : start + chunk].to(self.device_, non_blocking=True)
-                    logits = self.module_(xb)
-                    total += F.cross_entropy(logits, yb, reduction="sum").double()
-                    correct += (logits.argmax(1) == yb).sum()
-            n = X_t.shape[0]
-            return total.item() / n, correct.item() / n
-
-        return validate
-
     def _penalty(self):
         params = list(self.module_.features.parameters())
         diffs = torch._foreach_sub(params, self._w0)
         return 0.5 * self.l2sp * sum(d.pow(2).sum() for d in diffs)
 
-    def _n_iter_from_history(self):
-        return sum(1 for row in self.history_ if row.get("epoch_complete", True))
-
     def _train(self, X, codes, target, validate=None):
         X_t, y_t = self._device_data(X, codes)
         n = X_t.shape[0]
         bounds = batch_bounds(n, int(self.batch_size))
-        data_key = _data_key(X, codes, len(bounds))
         module, opt, dev = self.module_, self.optimizer_, self.device_
 
-        def run_epoch(loop, goal):
-            epoch = self.n_iter_
-            # an epoch that Ctrl-C cut short goes on from where it stopped,
-            # with the same shuffle: its row is folded into this one
-            cut = self._fold_cut_epoch(data_key)
-            first = int(cut["train_batch_count"]) if cut else 0
-            n_frozen = self._apply_freeze(epoch)
-            total = torch.zeros((), device=dev)
-            correct = torch.zeros((), device=dev, dtype=torch.long)
-            seen = batches = 0
-            with torch_rng(self._seed + epoch, X_t.device, global_rng=self._global_rng) as gen:
-                perm = torch.randperm(n, generator=gen, device=X_t.device)
-                for b, (start, stop) in enumerate(bounds[first:], start=first):
-                    if loop.halt():
-                        break
-                    if self._global_rng:
-                        # dropout draws depend on the step alone, so a resumed
-                        # epoch draws what an uninterrupted one would
-                        reseed_global(self._seed + _STEP_SEED * epoch + b, dev)
-                    idx = perm[start:stop]
-                    xb = X_t[idx].to(dev, non_blocking=True)
-                    yb = y_t[idx].to(dev, non_blocking=True)
-                    logits = module(xb)
-                    loss = F.cross_entropy(logits, yb)
-                    objective = loss + self._penalty() if self._w0 is not None else loss
-                    opt.zero_grad(set_to_none=True)
-                    objective.backward()
-                    opt.step()
-                    total += loss.detach() * (stop - start)
-                    correct += (logits.detach().argmax(1) == yb).sum()
-                    seen += stop - start
-                    batches += 1
-                    if loop.step():
-                        break
-            module.eval()
-            if batches == 0:
-                return None
-            complete = first + batches == len(bounds)
-            if complete:
-                self.n_iter_ += 1
-            # one host sync per epoch; a continued epoch adds the part before the cut
-            prev = int(cut["train_samples"]) if cut else 0
-            loss_sum = total.item() + (cut["train_loss"] * prev if cut else 0.0)
-            correct_sum = correct.item() + (cut["train_acc"] * prev if cut else 0.0)
-            return {
-                "train_loss": loss_sum / (prev + seen),
-                "train_acc": correct_sum / (prev + seen),
-                "n_frozen": n_frozen,
-                "train_batch_count": first + batches,
-                "train_samples": prev + seen,
-                "epoch_data": data_key,
-                "epoch_complete": complete,
-            }
+        def prepare(epoch):
+            return {"n_frozen": self._apply_freeze(epoch)}
 
-        self._run_training(
-            target, run_epoch, X=X, y=codes, validate=validate, steps_per_iter=len(bounds)
+        def draw(gen, epoch):
+            return torch.randperm(n, generator=gen, device=X_t.device)
+
+        def step(perm, b, epoch):
+            start, stop = bounds[b]
+            idx = perm[start:stop]
+            xb = X_t[idx].to(dev, non_blocking=True)
+            yb = y_t[idx].to(dev, non_blocking=True)
+            logits = module(xb)
+            loss = F.cross_entropy(logits, yb)
+            objective = loss + self._penalty() if self._w0 is not None else loss
+            opt.zero_grad(set_to_none=True)
+            objective.backward()
+            opt.step()
+            correct = (logits.detach().argmax(1) == yb).sum()
+            return loss.detach() * (stop - start), correct, stop - start
+
+        self._train_epochs(
+            target, n_batches=len(bounds), data_key=_data_key(X, codes, len(bounds)),
+            data_device=X_t.device, draw=draw, step=step, prepare=prepare, X=X, y=codes,
+            validate=validate,
         )
-        self.module_.eval()
 
     # ------------------------------------------------------------- predicting
     def _predict_logits(self, xb):

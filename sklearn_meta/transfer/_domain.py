@@ -1,0 +1,557 @@
+"""Unsupervised domain adaptation: DANN, CDAN / CDAN+E, MMD, Deep CORAL, MDD."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.utils.validation import column_or_1d
+from torch import nn
+
+from .._base import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    _data_key,
+    _fit_context,
+    fit_guard,
+)
+from .._classifier import BaseTorchClassifier
+from ..backbones import build_backbone, has_batch_norm
+from ..exceptions import DomainAdaptationWarning
+from ._adaptation import ADVERSARIAL, grl_coeff, make_criterion
+from ._minibatch import _MinibatchTrainer, batch_bounds
+
+__all__ = ["DomainAdaptedClassifier"]
+
+#: sample_domain of the rows that ``y == -1`` marks as target, and of the others
+#: (skada's convention: source domains positive, target domains negative)
+_SOURCE, _TARGET = 1, -2
+
+_METHODS = ("dann", "cdan", "cdan+e", "mmd", "coral", "mdd")
+
+
+class _DANet(nn.Module):
+    """Feature extractor, linear classifier and the adaptation criterion."""
+
+    def __init__(self, features, n_features, n_classes, criterion):
+        super().__init__()
+        self.features = features
+        self.head = nn.Linear(n_features, n_classes)
+        self.criterion = criterion
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+class DomainAdaptedClassifier(_MinibatchTrainer, BaseTorchClassifier):
+    """A classifier whose features do not tell the source from the target domain.
+
+    Fit on labelled source rows and unlabelled target rows together: the
+    target rows get ``y == -1``, scikit-learn's semi-supervised convention,
+    so ``Pipeline``, ``cross_val_score`` and ``GridSearchCV`` need nothing
+    extra. Each minibatch step takes ``batch_size`` source rows and as many
+    target rows, drawn on the device; the loss is the cross-entropy of the
+    labelled rows plus ``trade_off`` times the adaptation loss of
+    ``method``. ``predict`` needs no domain.
+
+    Parameters
+    ----------
+    backbone : str, backbone config, torch.nn.Module or fitted estimator, default="auto"
+        The feature extractor: ``"auto"`` (``"conv4"`` for images, ``"mlp"``
+        for rows), ``"mlp"``, ``"conv4"``, a torchvision model name, a
+        config such as :class:`~sklearn_meta.backbones.MLPBackbone`, a module
+        (copied), or a fitted sklearn_meta estimator (its feature extractor
+        is copied: start from a pretrained or fine-tuned model).
+    method : {"dann", "cdan", "cdan+e", "mmd", "coral", "mdd"} or None, default="cdan+e"
+        The adaptation loss: ``"dann"`` a domain classifier behind a gradient
+        reversal layer (Ganin et al. 2016); ``"cdan"`` / ``"cdan+e"`` a
+        domain classifier on the multilinear map of features and
+        predictions, randomized above 4096 dimensions, with entropy weights
+        for ``"cdan+e"`` (Long et al. 2018); ``"mmd"`` multi-kernel MMD (Long
+        et al. 2015); ``"coral"`` Deep CORAL (Sun & Saenko 2016); ``"mdd"``
+        margin disparity discrepancy (Zhang et al. 2019). None trains on the
+        source rows alone, on the same network and schedule: the baseline.
+    trade_off : float, default=1.0
+        Weight of the adaptation loss. For the adversarial methods the
+        reversed gradient is also ramped up as ``2 / (1 + exp(-10 p)) - 1``
+        over the share ``p`` of ``max_epochs`` done (Ganin et al.).
+    domain_hidden : int, default=256
+        Width of the two hidden layers of the domain classifier (DANN, CDAN).
+    margin : float, default=4.0
+        MDD's margin factor γ.
+    weights : str or None, default=None
+        Weights to start the backbone from: a torchvision weights name or a
+        local state-dict file (loaded with ``weights_only=True``).
+    backbone_lr : float or "auto", default="auto"
+        Learning rate of the backbone as a ratio of ``lr``; ``"auto"`` is 0.1
+        for a pretrained backbone (``weights`` given, a module or a fitted
+        estimator) and 1.0 otherwise.
+    max_epochs : int, default=20
+        Epochs run by ``fit``; an epoch is one pass over the source rows.
+        ``partial_fit`` runs one. The schedules count progress against it.
+    batch_size : int, default=64
+        Source rows per minibatch step; as many target rows go with them.
+    lr : float, default=0.01
+        Learning rate of the heads.
+    optimizer : {"sgd", "adam", "adamw"}, default="sgd"
+        Optimiser; SGD uses Nesterov momentum 0.9, as the papers do.
+    lr_schedule : {"ganin", "constant"}, default="ganin"
+        ``"ganin"`` anneals every learning rate as ``1 / (1 + 10 p) ** 0.75``
+        over the share ``p`` of ``max_epochs`` done (Ganin et al. 2016,
+        kept by CDAN and MDD); it sets the learning rates at every step, so
+        use ``"constant"`` with a scheduler callback.
+    early_stopping : "auto" or bool, default=False
+        Hold out a stratified share ``validation_fraction`` of the labelled
+        source rows and stop on their accuracy as ``MLPClassifier`` does.
+        Source accuracy is a poor guide to target accuracy, hence off by
+        default; ``"auto"`` turns it on above 10,000 training rows.
+    validation_fraction : float, default=0.1
+        Share of the source rows held out for early stopping.
+    n_iter_no_change : int, default=10
+        Epochs without improvement by ``tol`` before stopping.
+    tol : float, default=1e-4
+        Improvement of the validation accuracy that counts.
+    callbacks : list of skorch callbacks or None, default=None
+        skorch callback objects (or ``(name, callback)`` pairs).
+    input_shape : tuple of int or None, default=None
+        ``(C, H, W)`` of images given as flattened rows; None for tabular
+        data or N-D image arrays.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        Where to train; ``"auto"`` picks CUDA when present.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, batches and CDAN's random map. With an int, a
+        CPU fit is bit-for-bit repeatable; torch's global RNG is untouched.
+    verbose : int, default=0
+        Show a progress bar.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels (never the ``-1`` of unlabelled rows).
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when ``X`` was a DataFrame with string column names.
+    input_shape_ : tuple
+        Shape of one sample as the network receives it.
+    device_ : torch.device
+        The device the model lives on.
+    module_ : torch.nn.Module
+        The network: ``features``, ``head`` and ``criterion`` (the domain
+        classifier, adversarial head or random map of the method).
+    optimizer_ : torch.optim.Optimizer
+        The optimiser, kept so that ``partial_fit`` continues.
+    pretrained_ : bool
+        Whether the backbone started from learned weights.
+    adapted_ : bool
+        Whether target rows were seen and an adaptation loss trained
+        (False for ``method=None`` or data without target rows).
+    n_source_ : int
+        Number of source rows in the last fit (or partial_fit chunk).
+    n_target_ : int
+        Number of target rows in the last fit (or partial_fit chunk).
+    n_iter_ : int
+        Number of epochs run.
+    history_ : skorch.history.History
+        Per epoch: ``train_loss`` (cross-entropy of the labelled rows),
+        ``train_acc``, ``adapt_loss``, ``coeff`` (the reversal coefficient
+        at the epoch's end), and the validation scores with early stopping.
+    validation_scores_ : list of float or None
+        Validation accuracy per epoch, with early stopping.
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``.
+
+    See Also
+    --------
+    sklearn_meta.model_selection.DomainShuffleSplit : Splits that keep both domains.
+    sklearn_meta.model_selection.make_da_scorer : Label-free model selection.
+    sklearn.semi_supervised.SelfTrainingClassifier : The same ``y == -1``
+        convention.
+
+    Notes
+    -----
+    **Domains.** By default a row is target when its label is ``-1`` and
+    source otherwise. ``fit(X, y, sample_domain=d)`` takes them explicitly,
+    as skada does: positive ints mark source domains, negative ints target
+    domains. Target rows may then carry labels (a few labelled target
+    rows: they join the classification loss). Several source (or target)
+    domains are pooled into one for the adaptation loss. Through a
+    ``Pipeline`` or ``GridSearchCV``, ``sample_domain`` is routed with
+    scikit-learn's metadata routing, which the user switches on
+    (``sklearn.set_config(enable_metadata_routing=True)`` and
+    ``clf.set_fit_request(sample_domain=True)``); importing sklearn_meta
+    does not.
+
+    **No target rows.** Input without target rows (no ``-1``) trains on the
+    source alone, warning with
+    :class:`~sklearn_meta.exceptions.DomainAdaptationWarning` that nothing
+    was adapted, unless ``method=None``.
+
+    **Network.** ``module_.features`` (the backbone) feeds a linear
+    ``head``; the domain classifiers of DANN and CDAN have two hidden
+    layers of ``domain_hidden`` units and end in one logit, trained with
+    ``BCEWithLogits`` (source 0, target 1).
+
+    References
+    ----------
+    .. [1] Ganin, Y. et al. "Domain-adversarial training of neural networks",
+       JMLR 2016.
+    .. [2] Long, M., Cao, Z., Wang, J. and Jordan, M. I. "Conditional
+       adversarial domain adaptation", NeurIPS 2018.
+    .. [3] Long, M., Cao, Y., Wang, J. and Jordan, M. I. "Learning
+       transferable features with deep adaptation networks", ICML 2015.
+    .. [4] Sun, B. and Saenko, K. "Deep CORAL: correlation alignment for deep
+       domain adaptation", ECCV 2016 workshops.
+    .. [5] Zhang, Y., Liu, T., Long, M. and Jordan, M. I. "Bridging theory and
+       algorithm for domain adaptation", ICML 2019.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_meta import DomainAdaptedClassifier
+    >>> from sklearn_meta.datasets import make_digits_shift
+    >>> Xs, ys, Xt, yt = make_digits_shift(random_state=0)
+    >>> X = np.concatenate([Xs, Xt])
+    >>> y = np.concatenate([ys, np.full(len(Xt), -1)])   # -1: unlabelled target
+    >>> clf = DomainAdaptedClassifier(backbone="mlp", method="dann", max_epochs=5,
+    ...                               random_state=0).fit(X, y)
+    >>> clf.classes_
+    array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    >>> clf.score(Xt, yt) > 0.4
+    True
+    """
+
+    _unlabeled_marker = -1
+
+    _build_param_names = (
+        "backbone", "method", "domain_hidden", "margin", "optimizer", "backbone_lr",
+    )
+
+    _parameter_constraints: dict = {
+        **BaseTorchClassifier._parameter_constraints,
+        "backbone": [str, HasMethods(["build"]), nn.Module, HasMethods(["_feature_extractor"])],
+        "method": [StrOptions(set(_METHODS)), None],
+        "trade_off": [Interval(Real, 0, None, closed="left")],
+        "domain_hidden": [Interval(Integral, 1, None, closed="left")],
+        "margin": [Interval(Real, 0, None, closed="neither")],
+        "weights": [str, os.PathLike, None],
+        "backbone_lr": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "optimizer": [StrOptions({"adam", "adamw", "sgd"})],
+        "lr_schedule": [StrOptions({"ganin", "constant"})],
+    }
+
+    def __init__(
+        self,
+        backbone="auto",
+        *,
+        method="cdan+e",
+        trade_off=1.0,
+        domain_hidden=256,
+        margin=4.0,
+        weights=None,
+        backbone_lr="auto",
+        max_epochs=20,
+        batch_size=64,
+        lr=0.01,
+        optimizer="sgd",
+        lr_schedule="ganin",
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        callbacks=None,
+        input_shape=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.backbone = backbone
+        self.method = method
+        self.trade_off = trade_off
+        self.domain_hidden = domain_hidden
+        self.margin = margin
+        self.weights = weights
+        self.backbone_lr = backbone_lr
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.lr_schedule = lr_schedule
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.callbacks = callbacks
+        self.input_shape = input_shape
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ---------------------------------------------------------------- domains
+    def _target_mask(self, y, codes, sample_domain):
+        """Which rows are target; checks ``sample_domain`` against ``y``."""
+        unlabelled = codes < 0
+        if sample_domain is None:
+            return unlabelled
+        d = column_or_1d(sample_domain, warn=True)
+        if len(d) != len(codes):
+            raise ValueError(
+                f"sample_domain has {len(d)} entries but X has {len(codes)} rows; pass "
+                "one domain per row."
+            )
+        if not np.issubdtype(np.asarray(d).dtype, np.integer) and not (
+            np.issubdtype(np.asarray(d).dtype, np.floating) and np.all(np.mod(d, 1) == 0)
+        ):
+            raise ValueError(
+                "sample_domain must hold integers: positive for source domains, "
+                f"negative for target domains; got dtype {np.asarray(d).dtype}."
+            )
+        d = np.asarray(d, dtype=np.int64)
+        if np.any(d == 0):
+            raise ValueError(
+                "sample_domain holds 0, which is neither source nor target: use positive "
+                "ints for source domains and negative ints for target domains."
+            )
+        bad = np.flatnonzero((d > 0) & unlabelled)
+        if bad.size:
+            raise ValueError(
+                f"{bad.size} row(s) of a source domain (sample_domain > 0) have y == -1, "
+                f"e.g. row {bad[0]}: source rows need labels. Give them a negative "
+                "sample_domain if they are unlabelled target rows."
+            )
+        return d < 0
+
+    def _check_labelled(self, y, codes):
+        if not np.any(codes >= 0):
+            raise ValueError(
+                f"y holds no labelled row: all {len(codes)} rows are -1 (unlabelled "
+                f"target). {type(self).__name__} learns the classes from labelled source "
+                "rows; add them with their labels (target rows keep y == -1)."
+            )
+
+    # ---------------------------------------------------------------- fitting
+    @fit_guard(partial=False)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_domain=None):
+        """Fit on labelled source rows and unlabelled (``y == -1``) target rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, [C,] H, W)
+            Source and target rows together.
+        y : array-like of shape (n_samples,)
+            Class labels of the source rows, ``-1`` for unlabelled target rows.
+        sample_domain : array-like of shape (n_samples,), default=None
+            Domain of each row: positive ints for source domains, negative
+            ints for target domains (target rows may then be labelled).
+            None: the rows with ``y == -1`` are the target.
+
+        Returns
+        -------
+        self : DomainAdaptedClassifier
+            The fitted estimator.
+        """
+        X, y = self._validate_X_y(X, y)
+        y = column_or_1d(y, warn=True)
+        if np.all(y == self._unlabeled_marker):
+            self._check_labelled(y, np.full(len(y), -1))
+        codes = self._encode_y(y)
+        is_target = self._target_mask(y, codes, sample_domain)
+        self._initialize(X.shape[1:])
+        early = self._early_stopping_on(int((~is_target).sum()))
+        self._start_early_stopping(early)
+        validate = None
+        if early:
+            source = np.flatnonzero(~is_target)
+            train, valid = self._holdout(codes[source])
+            validate = self._validator(X[source[valid]], codes[source[valid]])
+            keep = np.ones(len(codes), dtype=bool)
+            keep[source[valid]] = False
+            X, codes, is_target = X[keep], codes[keep], is_target[keep]
+        self._train(X, codes, is_target, lambda: self.max_epochs, validate=validate)
+        return self
+
+    @fit_guard(partial=True)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_domain=None):
+        """Run one more epoch on ``(X, y)``, building the model on the first call.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Source and target rows.
+        y : array-like of shape (n_samples,)
+            Labels within ``classes``, ``-1`` for unlabelled target rows.
+        classes : array-like of shape (n_classes,), default=None
+            Every label the model will predict (not -1). Required on the
+            first call.
+        sample_domain : array-like of shape (n_samples,), default=None
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        self : DomainAdaptedClassifier
+            The updated estimator.
+        """
+        first = not self.__sklearn_is_fitted__()
+        if classes is not None and np.any(np.asarray(classes, dtype=object) == -1):
+            raise ValueError(
+                "classes must list the labels the model predicts; -1 marks unlabelled "
+                "target rows and cannot be one of them."
+            )
+        X, codes = self._validate_partial(X, y, classes, first=first)
+        self._check_labelled(y, codes)
+        is_target = self._target_mask(y, codes, sample_domain)
+        if first:
+            self._initialize(X.shape[1:])
+            self._start_early_stopping(False)
+        else:
+            self._sync_lr()
+        self._train(X, codes, is_target, lambda: self.n_iter_ + 1)
+        return self
+
+    def _build_module(self, input_shape, *, weights):
+        features, n_features, pretrained = build_backbone(
+            self.backbone, input_shape, weights=weights
+        )
+        n_classes = len(self.classes_)
+        criterion = make_criterion(
+            self.method, n_features, n_classes, hidden=int(self.domain_hidden),
+            margin=float(self.margin),
+        )
+        return _DANet(features, n_features, n_classes, criterion), pretrained
+
+    def _accept_module(self, module, pretrained):
+        self.pretrained_ = pretrained
+        if self.batch_size == 1 and has_batch_norm(module):
+            raise ValueError(
+                "batch_size=1 cannot train this backbone: batch normalisation needs at "
+                "least 2 samples per minibatch in training. Use batch_size >= 2."
+            )
+
+    def _make_optimizer(self):
+        ratio = self.backbone_lr
+        if ratio == "auto":
+            ratio = 0.1 if self.pretrained_ else 1.0
+        m = self.module_
+        groups = [{"params": list(m.features.parameters()), "lr": self.lr * ratio}]
+        heads = list(m.head.parameters())
+        if m.criterion is not None:
+            heads += list(m.criterion.parameters())
+        groups.append({"params": heads, "lr": self.lr})
+        for g in groups:
+            g["base_lr"] = g["lr"]
+        if self.optimizer == "sgd":
+            return torch.optim.SGD(groups, lr=self.lr, momentum=0.9, nesterov=True)
+        opt = torch.optim.Adam if self.optimizer == "adam" else torch.optim.AdamW
+        return opt(groups, lr=self.lr)
+
+    def _sync_lr(self):
+        built = getattr(self, "_lr_built", None)
+        if self.optimizer_ is not None and built is not None and built != self.lr:
+            for group in self.optimizer_.param_groups:
+                group["base_lr"] *= self.lr / built
+        super()._sync_lr()
+
+    def _train(self, X, codes, is_target, target, validate=None):
+        source = np.flatnonzero(~is_target)
+        tgt = np.flatnonzero(is_target)
+        self.n_source_, self.n_target_ = len(source), len(tgt)
+        adapt = self.method is not None and len(tgt) > 0
+        if self.method is not None and not len(tgt):
+            warnings.warn(
+                f"{type(self).__name__}(method={self.method!r}) got no target rows (no "
+                "y == -1, no negative sample_domain): it trained on the source alone and "
+                "nothing was adapted. Add the unlabelled target rows with y == -1.",
+                DomainAdaptationWarning,
+                stacklevel=4,
+            )
+        self.adapted_ = adapt or getattr(self, "adapted_", False)
+        X_t, y_t = self._device_data(X, codes)
+        data_dev = X_t.device
+        src_t = torch.from_numpy(source).to(data_dev)
+        tgt_t = torch.from_numpy(tgt).to(data_dev)
+        n_s, n_t = len(source), len(tgt)
+        bounds = batch_bounds(n_s, int(self.batch_size))
+        n_batches = len(bounds)
+        module, opt, dev = self.module_, self.optimizer_, self.device_
+        criterion = module.criterion if adapt else None
+        adversarial = self.method in ADVERSARIAL
+        # MDD's reversed gradient rises to 0.1 only, as in the authors' code:
+        # the features could otherwise drive the disparity without bound
+        coeff_scale = 0.1 if self.method == "mdd" else 1.0
+        horizon = float(self.max_epochs)
+        sums = {
+            "adapt_loss": torch.zeros((), device=dev),
+        }
+        ganin = self.lr_schedule == "ganin"
+
+        def prepare(epoch):
+            module.train()
+            if not adversarial or not adapt:
+                return {}
+            return {"coeff": grl_coeff(min(1.0, (epoch + 1) / horizon)) * coeff_scale}
+
+        def draw(gen, epoch):
+            perm_s = src_t[torch.randperm(n_s, generator=gen, device=data_dev)]
+            perm_t = tgt_t[torch.randperm(n_t, generator=gen, device=data_dev)] if adapt else None
+            return perm_s, perm_t
+
+        def step(drawn, b, epoch):
+            perm_s, perm_t = drawn
+            start, stop = bounds[b]
+            m = stop - start
+            progress = min(1.0, (epoch + b / n_batches) / horizon)
+            if ganin:
+                factor = (1.0 + 10.0 * progress) ** -0.75
+                for group in opt.param_groups:
+                    group["lr"] = group["base_lr"] * factor
+            idx = perm_s[start:stop]
+            if adapt:
+                pos = torch.arange(start, stop, device=data_dev) % n_t
+                idx = torch.cat([idx, perm_t[pos]])
+            xb = X_t[idx].to(dev, non_blocking=True)
+            yb = y_t[idx].to(dev, non_blocking=True)
+            f = module.features(xb)
+            logits = module.head(f)
+            labelled = yb >= 0
+            per_row = F.cross_entropy(logits, yb.clamp_min(0), reduction="none")
+            n_lab = labelled.sum()
+            ce_sum = (per_row * labelled).sum()
+            loss = ce_sum / n_lab.clamp_min(1)
+            if criterion is not None:
+                coeff = grl_coeff(progress) * coeff_scale if adversarial else 1.0
+                adapt_loss = criterion(f[:m], f[m:], logits[:m], logits[m:], coeff)
+                objective = loss + self.trade_off * adapt_loss
+                sums["adapt_loss"] += adapt_loss.detach()
+            else:
+                objective = loss
+            opt.zero_grad(set_to_none=True)
+            objective.backward()
+            opt.step()
+            correct = ((logits.detach().argmax(1) == yb) & labelled).sum()
+            return ce_sum.detach(), correct, n_lab
+
+        self._train_epochs(
+            target, n_batches=n_batches,
+            data_key=_data_key(X, np.where(is_target, -2 - codes, codes), n_batches),
+            data_device=data_dev, draw=draw, step=step, prepare=prepare,
+            step_means=sums if adapt else None, X=X, y=codes, validate=validate,
+        )
+
+    # ------------------------------------------------------------- predicting
+    def _predict_logits(self, xb):
+        return self.module_(xb)
+
+    def _embed(self, xb):
+        return self.module_.features(xb)
+
+    @property
+    def _n_features_out(self):
+        return self.module_.head.in_features
