@@ -13,7 +13,12 @@
 #      evaluation-set episodes;
 #   6. benchmarks/domain_digits.py --device cuda: MNIST <-> USPS domain
 #      adaptation, every DomainAdaptedClassifier method and skada's DANN (when
-#      installed), 3 seeds, and the label-free selection of DANN's trade_off.
+#      installed), 3 seeds, and the label-free selection of DANN's trade_off;
+#   7. benchmarks/maml_omniglot.py --device cuda: MAMLClassifier against
+#      learn2learn's MAML (when installed) on the same Omniglot episodes,
+#      5-way and 20-way 1-shot: tasks/s, peak memory, meta-gradient
+#      differences, accuracy ± 95 % CI beside Finn et al. (the MAML CUDA
+#      tests run in step 2).
 # A short summary table is printed at the end. Every step runs even when an
 # earlier one fails; the exit status is non-zero if any step failed.
 #
@@ -41,7 +46,10 @@
 #
 # Environment knobs (defaults): PYTHON (python3), DATA_HOME (.bench_data),
 # BENCH_ITERS (2000), BENCH_EPISODES (600), TEST_TIMEOUT (200),
-# BENCH_TIMEOUT (200), FT_TIMEOUT (60), DEF_TIMEOUT (120), DA_TIMEOUT (240).
+# BENCH_TIMEOUT (100), FT_TIMEOUT (40), DEF_TIMEOUT (80), DA_TIMEOUT (100),
+# MAML_ITERS (1500), MAML_TIMEOUT (150); the default timeouts add up to under
+# 10 minutes. ONLY="tests maml" runs just the steps named (tests, fewshot,
+# finetune, defaults, domain, maml), to split the check over two calls.
 set -euo pipefail
 export PYTHONUNBUFFERED=1
 
@@ -51,11 +59,14 @@ PYTHON=${PYTHON:-python3}
 DATA_HOME=${DATA_HOME:-.bench_data}
 BENCH_ITERS=${BENCH_ITERS:-2000}
 BENCH_EPISODES=${BENCH_EPISODES:-600}
-TEST_TIMEOUT=${TEST_TIMEOUT:-200}
-BENCH_TIMEOUT=${BENCH_TIMEOUT:-200}
-FT_TIMEOUT=${FT_TIMEOUT:-60}
-DEF_TIMEOUT=${DEF_TIMEOUT:-120}
-DA_TIMEOUT=${DA_TIMEOUT:-240}
+TEST_TIMEOUT=${TEST_TIMEOUT:-120}
+BENCH_TIMEOUT=${BENCH_TIMEOUT:-100}
+FT_TIMEOUT=${FT_TIMEOUT:-40}
+DEF_TIMEOUT=${DEF_TIMEOUT:-80}
+DA_TIMEOUT=${DA_TIMEOUT:-100}
+MAML_ITERS=${MAML_ITERS:-1500}
+MAML_TIMEOUT=${MAML_TIMEOUT:-150}
+ONLY=${ONLY:-tests fewshot finetune defaults domain maml}
 RESULTS=${OUT:-bench_results}
 mkdir -p "$RESULTS"
 
@@ -75,6 +86,7 @@ STEPS=()
 run_step() {
     local name=$1 limit=$2
     shift 2
+    case " $ONLY " in *" $name "*) ;; *) return 0 ;; esac
     STEPS+=("$name")
     echo
     echo "== $name: $* (timeout ${limit}s)"
@@ -136,6 +148,16 @@ else
     SECONDS_TAKEN[domain]=0
 fi
 
+if [ -f "$DATA_HOME/omniglot.npz" ]; then
+    run_step maml "$MAML_TIMEOUT" "$PYTHON" benchmarks/maml_omniglot.py \
+        --device cuda --ways 5 20 --iters "$MAML_ITERS" --episodes 600 \
+        --data-home "$DATA_HOME" --out "$RESULTS/maml_omniglot.json"
+else
+    STEPS+=(maml)
+    STATUS[maml]="SKIPPED (no $DATA_HOME/omniglot.npz; see the header)"
+    SECONDS_TAKEN[maml]=0
+fi
+
 echo
 echo "== gpu_check summary"
 printf '| %-9s | %-60s | %7s |\n' step status seconds
@@ -159,6 +181,10 @@ fi
 if [ -f "$RESULTS/gpu_check_domain.log" ]; then
     echo "domain adaptation (MNIST <-> USPS):"
     grep -E '^\|' "$RESULTS/gpu_check_domain.log" || true
+fi
+if [ -f "$RESULTS/gpu_check_maml.log" ]; then
+    echo "MAML, Omniglot (ours vs learn2learn):"
+    grep -E '^\||^device:' "$RESULTS/gpu_check_maml.log" || true
 fi
 echo "results in $RESULTS"
 exit "$failed"

@@ -98,7 +98,9 @@ def run_setting(n_way, args, data, peers):
     seed = derive_seed(args.seed)
     clf = MAMLClassifier(
         backbone=Conv4Backbone(norm="group"), n_way=n_way, n_shot=1, n_query=args.n_query,
-        n_inner_steps=steps, inner_lr=inner_lr, n_adapt_steps=test_steps,
+        # no adaptation to all 96,000 training images at the end of fit:
+        # the test adapts to each episode with test_steps (set below)
+        n_inner_steps=steps, inner_lr=inner_lr, n_adapt_steps=0,
         meta_batch_size=batch, head_init="zero", max_iter=args.iters, early_stopping=False,
         device=device, random_state=args.seed, task_chunk_size=args.chunk,
     )
@@ -110,7 +112,7 @@ def run_setting(n_way, args, data, peers):
     X_dev = torch.from_numpy(X_tr).to(device)
     s_idx, s_y, q_idx, q_y = next(_fit_episodes(y_tr, n_way, 1, args.n_query, batch, 1, seed,
                                                 device))
-    probe = MAMLClassifier(**{**clf.get_params(deep=False), "max_iter": 1})
+    probe = MAMLClassifier(**clf.get_params(deep=False))
     probe._validate_X_y(X_tr[:10], y_tr[:10])
     probe._initialize((1, 28, 28))
     probe.module_.features.load_state_dict(features.state_dict())
@@ -144,6 +146,7 @@ def run_setting(n_way, args, data, peers):
     row["tasks_per_s_ours"] = clf.n_iter_ * batch / train_s
     row["peak_mem_ours"] = (torch.cuda.max_memory_allocated(device) if device.type == "cuda"
                             else _rss() - rss0)
+    clf.set_params(n_adapt_steps=test_steps)
     res = evaluate_episodes(clf, X_te, y_te, n_way=n_way, n_shot=1, n_query=15,
                             n_episodes=args.episodes, random_state=0)
     row["acc_ours"], row["ci_ours"] = 100 * res.mean, 100 * res.ci

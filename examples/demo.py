@@ -148,7 +148,7 @@ def domain_part(device):
 def maml_part(device):
     X, y, groups = make_sinusoids(n_tasks=2000, n_samples=20, random_state=0)
     tic = time.perf_counter()
-    reg = MAMLRegressor(max_iter=1500, device=device, random_state=0).fit(X, y, groups=groups)
+    reg = MAMLRegressor(max_iter=1000, device=device, random_state=0).fit(X, y, groups=groups)
     fit_time = time.perf_counter() - tic
     X_new, y_new, task = make_sinusoids(n_tasks=100, n_samples=60, random_state=1)
     print(

@@ -628,6 +628,9 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
     #: what an epoch of the training shell is called in messages
     _epoch_word = "epoch"
 
+    #: the step sizes to lower when training diverges, in messages
+    _lr_hint = "lr"
+
     # ------------------------------------------------------------------ state
     def _reset(self):
         """Forget a previous fit, so that a failing fit leaves nothing half-fitted."""
@@ -1066,7 +1069,8 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         if not np.isfinite(loss):
             raise ValueError(
                 f"The training loss became {loss} by {self._unit_word()[:-1]} "
-                f"{self.n_iter_}. Scale the inputs (e.g. StandardScaler) or lower lr."
+                f"{self.n_iter_}. Scale the inputs (e.g. StandardScaler) or lower "
+                f"{self._lr_hint}."
             )
         h.record("epoch", len(h))
         for key, value in metrics.items():

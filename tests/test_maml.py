@@ -395,3 +395,56 @@ def test_bad_input_names_the_fix(digits, digits_clf):
         MAMLClassifier(inner_params="body").fit(X, y)
     with pytest.raises(ValueError, match="at least 2 classes"):
         digits_clf.adapt(X[:5], np.zeros(5))
+
+
+# --------------------------------------------------------------------- CUDA
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@cuda
+def test_cuda_vmapped_meta_gradient_matches_the_cpu_reference(image_clf):
+    # on the GPU the tasks go through vmap (vectorize="auto"), TF32 off, float64
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    clf, X = image_clf
+    episodes = _episodes(6, 3, 1, 2, per_class=8, seed=3)
+    ref = _reference_meta_gradient(clf.module_.features, X, *episodes, 3, 2, 0.1, False)
+    clf.device_ = torch.device("cuda")
+    clf.module_.to("cuda")
+    try:
+        assert clf._vectorized()
+        ours = _estimator_meta_gradient(clf, X.cuda(), [e.cuda() for e in episodes], 3, None)
+    finally:
+        clf.device_ = torch.device("cpu")
+        clf.module_.to("cpu")
+    assert _rel(ours.cpu(), ref) < 1e-10
+
+
+@cuda
+def test_cuda_fit_chunks_tasks_and_pickles(digits):
+    X, y = digits
+    clf = MAMLClassifier(n_way=5, n_shot=2, meta_batch_size=16, task_chunk_size=4,
+                         max_iter=30, device="cuda", random_state=0).fit(X[y < 5], y[y < 5])
+    assert clf.device_.type == "cuda" and clf._vectorized()
+    res = evaluate_episodes(clf, X[y >= 5], y[y >= 5], n_way=5, n_shot=1, n_episodes=50,
+                            random_state=0)
+    assert res.mean > 0.5
+    blob = pickle.dumps(clf)
+    back = pickle.loads(blob)
+    np.testing.assert_allclose(back.predict_proba(X[:50]), clf.predict_proba(X[:50]),
+                               rtol=1e-5, atol=1e-7)
+
+
+def test_divergence_is_an_error_that_names_the_step_sizes(digits, digits_clf):
+    X, y = digits
+    wild = clone(digits_clf).set_params(inner_lr=1e30, max_iter=3)
+    with pytest.raises(ValueError, match="lower lr or inner_lr|Lower inner_lr"):
+        wild.fit(X[y < 5] * 1e3, y[y < 5])
+    assert not hasattr(wild, "classes_")  # nothing half-fitted
+    digits_clf.set_params(inner_lr=1e30, n_adapt_steps=3)
+    try:
+        with pytest.raises(ValueError, match="diverged.*Lower inner_lr or n_adapt_steps"):
+            digits_clf.adapt(X[y >= 5][:10], y[y >= 5][:10])
+    finally:
+        digits_clf.set_params(inner_lr=0.4, n_adapt_steps=None)
+    assert digits_clf.score(X[y < 5], y[y < 5]) > 0.9  # the parent is untouched

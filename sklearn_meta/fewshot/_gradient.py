@@ -26,6 +26,7 @@ from ._base import BaseEpisodicClassifier
 from ._inner import (
     HEAD,
     ClassifierTasks,
+    check_finite,
     gradient_steps,
     head_logits,
     init_head,
@@ -87,6 +88,7 @@ class BaseGradientClassifier(BaseEpisodicClassifier):
     )
 
     _support_word = "head"
+    _lr_hint = "lr or inner_lr"
 
     # ---------------------------------------------------------------- network
     def _learns_lr(self):
@@ -224,6 +226,7 @@ class BaseGradientClassifier(BaseEpisodicClassifier):
                 chunks = [(slice(i, i + chunk), min(chunk, n - i) / n) for i in range(0, n, chunk)]
                 start = {**meta, HEAD[0]: weight, HEAD[1]: bias}
                 fast = gradient_steps(loss, start, lrs, steps, first_order=True, chunks=chunks)
+        check_finite(fast, "the data" if first else "this batch")
         self._fast_keys = list(fast)
         # with no steps a tensor may still be the network's own: copy it, so
         # that training the network on never changes this model

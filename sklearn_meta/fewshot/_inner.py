@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
 __all__ = [
+    "check_finite",
     "gradient_steps",
     "init_head",
     "head_logits",
@@ -91,6 +92,15 @@ def gradient_steps(loss_fn, params, lrs, n_steps, *, first_order, chunks=None):
             grads = {k: v.detach() for k, v in grads.items()}
         params = {k: p - lrs[k] * grads[k] for k, p in params.items()}
     return params
+
+
+def check_finite(params, what):
+    """Raise a clear error when adaptation diverged (non-finite weights)."""
+    if not all(bool(torch.isfinite(v).all()) for v in params.values()):
+        raise ValueError(
+            f"Adapting to {what} diverged: the adapted weights are not finite. Lower "
+            "inner_lr or n_adapt_steps, or scale the inputs (e.g. StandardScaler)."
+        )
 
 
 def class_means(z, y, n_way):

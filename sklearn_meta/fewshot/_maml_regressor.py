@@ -16,7 +16,7 @@ from .._base import HasMethods, Interval, StrOptions, _data_key, _fit_context, f
 from .._regressor import BaseTorchRegressor
 from ..backbones import Conv4Backbone, MLPBackbone, build_backbone, has_batch_norm
 from ._base import EpisodicTraining
-from ._inner import RegressionTasks, map_tasks, task_slices, use_vmap
+from ._inner import RegressionTasks, check_finite, map_tasks, task_slices, use_vmap
 
 __all__ = ["MAMLRegressor"]
 
@@ -200,6 +200,7 @@ class MAMLRegressor(EpisodicTraining, BaseTorchRegressor):
     _support_word = "task model"
     _class_word = "group"
     _train_score_key = None
+    _lr_hint = "lr or inner_lr"
 
     def __init__(
         self,
@@ -445,6 +446,7 @@ class MAMLRegressor(EpisodicTraining, BaseTorchRegressor):
                 meta, self._lrs(meta, detach=True), X_t, y_t, steps, first_order=True,
                 chunks=chunks,
             )
+        check_finite(fast, "the data")
         self._fast_keys = list(fast)
         # with no steps the tensors are still the network's own: copy them
         self._fast = [
