@@ -45,6 +45,7 @@ import signal
 import threading
 import time
 import warnings
+import weakref
 import zlib
 from numbers import Integral, Real
 
@@ -294,6 +295,41 @@ def draws_global_rng(module):
     return False
 
 
+_MODULE_LOCKS = weakref.WeakKeyDictionary()
+_MODULE_LOCKS_GUARD = threading.Lock()
+
+
+def module_lock(module):
+    """The lock of ``module``: held while its parameters are swapped or read whole.
+
+    :func:`torch.func.functional_call` swaps a module's parameters in place
+    for the duration of a call. Estimators returned by ``adapt`` share their
+    parent's network, so a functional call in one thread must not overlap a
+    call, a copy or a state dict of the same module in another.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+
+    Returns
+    -------
+    threading.RLock
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from sklearn_meta._base import module_lock
+    >>> net = nn.Linear(2, 2)
+    >>> module_lock(net) is module_lock(net)
+    True
+    """
+    with _MODULE_LOCKS_GUARD:
+        lock = _MODULE_LOCKS.get(module)
+        if lock is None:
+            lock = _MODULE_LOCKS[module] = threading.RLock()
+        return lock
+
+
 def _normalise_input_shape(input_shape, name="input_shape"):
     """``(C, H, W)`` from ``input_shape``; also whether it was channels-last."""
     try:
@@ -418,6 +454,14 @@ def uses_batch_statistics(module):
         isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not m.track_running_stats
         for m in module.modules()
     )
+
+
+def _state_dict(obj):
+    """``obj.state_dict()``, a module's read under its lock (see module_lock)."""
+    if isinstance(obj, torch.nn.Module):
+        with module_lock(obj):
+            return obj.state_dict()
+    return obj.state_dict()
 
 
 def _to_torch_bytes(obj):
@@ -659,7 +703,7 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         for name in self._torch_attributes:
             if state.get(name) is not None:
                 obj = state.pop(name)
-                torch_state[name] = (obj, _to_host(obj.state_dict()))
+                torch_state[name] = (obj, _to_host(_state_dict(obj)))
         # callbacks are kept as they are (a logger's writer cannot be copied)
         by_reference = ("callbacks_", "_callbacks_from", "_build_params")
         kept = {k: state.pop(k) for k in by_reference if k in state}
@@ -894,7 +938,8 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         Lets a fitted estimator serve as ``backbone=`` of another one.
         """
         check_is_fitted(self)
-        features = copy.deepcopy(self.module_.features).cpu()
+        with module_lock(self.module_):
+            features = copy.deepcopy(self.module_.features).cpu()
         for p in features.parameters():
             p.requires_grad_(True)
         return features
@@ -1283,6 +1328,8 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         if f_history is not None:
             history = History.from_file(_path(f_history))
         self._own_module()
+        if state is not None:
+            self._before_load_params()
         before = {
             name: _to_host(getattr(self, name).state_dict())
             for name in self._torch_attributes
@@ -1362,6 +1409,9 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             group["lr"] *= self.lr / built
         self._lr_built = self.lr
 
+    def _before_load_params(self):
+        """Keep what predictions read from the network before it changes (subclass hook)."""
+
     def _after_load_params(self):
         """Bring state derived from the network up to date (subclass hook)."""
 
@@ -1373,7 +1423,8 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         """
         if getattr(self, "_shares_module", False):
             # together, so that the optimiser keeps pointing at the copied weights
-            self.module_, self.optimizer_ = copy.deepcopy((self.module_, self.optimizer_))
+            with module_lock(self.module_):
+                self.module_, self.optimizer_ = copy.deepcopy((self.module_, self.optimizer_))
             self._shares_module = False
 
     # ------------------------------------------------------------- pickling
@@ -1385,7 +1436,7 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         for name in self._torch_attributes:
             obj = state.pop(name, None)
             if obj is not None:
-                torch_objs[name] = obj.state_dict()
+                torch_objs[name] = _state_dict(obj)
             elif name in vars(self):
                 torch_objs[name] = None
         for name, value in list(state.items()):

@@ -312,7 +312,9 @@ class EpisodeSampler:
 
         if adapt_small:
             present = [c for c, n in enumerate(counts_host) if n > 0]
-            if len(present) < 2:
+            # 1-way episodes (regression tasks) need one class; others two
+            least = min(2, n_way)
+            if len(present) < least:
                 raise ValueError(
                     f"y has a single class ({_format_class(present[0], class_names)}"
                     "); episodes need at least 2 classes. Add samples of another "
@@ -320,7 +322,7 @@ class EpisodeSampler:
                 )
             needed = n_shot + n_query
             eligible = [c for c in present if counts_host[c] >= needed]
-            if len(eligible) >= 2:
+            if len(eligible) >= least:
                 # Leave the short classes out rather than shrink every episode.
                 dropped = [c for c in present if counts_host[c] < needed]
                 sampled = eligible

@@ -448,3 +448,70 @@ def test_divergence_is_an_error_that_names_the_step_sizes(digits, digits_clf):
     finally:
         digits_clf.set_params(inner_lr=0.4, n_adapt_steps=None)
     assert digits_clf.score(X[y < 5], y[y < 5]) > 0.9  # the parent is untouched
+
+
+@pytest.mark.parametrize("inner_params", ["all", "head"])
+def test_partial_fit_on_some_classes_keeps_the_others(digits, inner_params):
+    X, y = digits
+    base = y < 5
+    clf = MAMLClassifier(n_way=3, n_shot=2, meta_batch_size=2, max_iter=20,
+                         inner_params=inner_params, device="cpu", random_state=0)
+    clf.fit(X[base], y[base])
+    head = dict(zip(clf._fast_keys, clf._fast))
+    clf.partial_fit(X[y < 2], y[y < 2])
+    after = dict(zip(clf._fast_keys, clf._fast))
+    for key in HEAD:
+        torch.testing.assert_close(after[key][2:], head[key][2:], rtol=0, atol=0)
+    assert set(np.unique(clf.predict(X[base]))) == {0, 1, 2, 3, 4}
+    # a stream of one class per call ends with a model for all of them
+    stream = MAMLClassifier(n_way=3, n_shot=2, meta_batch_size=2, max_iter=20,
+                            inner_params=inner_params, device="cpu", random_state=0)
+    for c in range(5):
+        stream.partial_fit(X[y == c], y[y == c], classes=np.arange(5))
+    assert stream.score(X[base], y[base]) > 0.6
+
+
+def test_adapted_models_in_threads_equal_sequential(digits, digits_clf):
+    # adapt() children share the parent's network; functional calls swap its
+    # parameters, so they must not overlap between threads
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, y = digits
+    Xn, yn = X[y >= 5], y[y >= 5]
+    supports = [(Xn[i * 10 : i * 10 + 25], yn[i * 10 : i * 10 + 25]) for i in range(6)]
+
+    def run(s):
+        return digits_clf.adapt(*s).predict_proba(Xn[:200])
+
+    sequential = [run(s) for s in supports]
+    with ThreadPoolExecutor(3) as pool:
+        threaded = list(pool.map(run, supports))
+    for a, b in zip(threaded, sequential):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_params_set_after_fit_are_validated_when_adapt_reads_them(digits, digits_clf):
+    X, y = digits
+    clf = pickle.loads(pickle.dumps(digits_clf))
+    for name, value in [("n_adapt_steps", -1), ("inner_lr", -1.0), ("head_init", "bogus")]:
+        clf.set_params(**{name: value})
+        with pytest.raises(ValueError, match=name):
+            clf.adapt(X[y >= 5][:10], y[y >= 5][:10])
+        with pytest.raises(ValueError, match=name):
+            evaluate_episodes(clf, X[y >= 5], y[y >= 5], n_way=3, n_episodes=2)
+        clf.set_params(**{name: digits_clf.get_params()[name]})
+
+
+def test_anil_after_load_params_predicts_as_before_until_adapted(digits, tmp_path):
+    X, y = digits
+    kw = dict(n_way=3, n_shot=2, meta_batch_size=2, max_iter=10, inner_params="head",
+              device="cpu")
+    other = MAMLClassifier(**kw, random_state=1).fit(X[y < 5], y[y < 5])
+    other.save_params(f_params=tmp_path / "w.pt")
+    clf = MAMLClassifier(**kw, random_state=0).fit(X[y < 5], y[y < 5])
+    before = clf.predict_proba(X[:50])
+    with pytest.warns(UserWarning, match="predict still uses the model adapted"):
+        clf.load_params(f_params=tmp_path / "w.pt")
+    np.testing.assert_array_equal(clf.predict_proba(X[:50]), before)
+    again = clf.adapt(X[y < 5], y[y < 5])  # adapting uses the loaded network
+    assert not np.array_equal(again.predict_proba(X[:50]), before)

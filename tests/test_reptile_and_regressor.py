@@ -128,13 +128,9 @@ def test_regressor_meta_gradient_vmap_equals_loop_and_reference(sinusoids):
     s_idx, q_idx = idx[:, :10], idx[:, 10:]
     grads = []
     for vec in (True, False):
-        reg.set_params(vectorize=vec)
         for p in reg.module_.parameters():
             p.grad = None
-        lr_before = reg.optimizer_.param_groups[0]["lr"]
-        reg.optimizer_.param_groups[0]["lr"] = 0.0  # keep the weights: compare gradients
-        reg._meta_update((X_t, y_t), s_idx, None, q_idx, None, 1)
-        reg.optimizer_.param_groups[0]["lr"] = lr_before
+        reg._meta_backward(X_t, y_t, s_idx, q_idx, vectorize=vec)
         grads.append(torch.cat([p.grad.flatten() for p in reg.module_.parameters()]))
     params = dict(reg.module_.named_parameters())
     total = 0.0
@@ -174,8 +170,7 @@ def test_regressor_groups_reach_fit_through_metadata_routing(sinusoids):
         pipe = make_pipeline(StandardScaler().set_fit_request(sample_weight=False), reg)
         with warnings.catch_warnings():
             warnings.simplefilter("error", UserWarning)  # no "got no groups" warning
-            scores = cross_val_score(pipe, X, y, groups=groups, cv=GroupKFold(2),
-                                     params={"groups": groups})
+            scores = cross_val_score(pipe, X, y, cv=GroupKFold(2), params={"groups": groups})
         assert scores.shape == (2,)
         search = GridSearchCV(reg, {"inner_lr": [0.01, 0.05]}, cv=GroupKFold(2))
         search.fit(X, y, groups=groups)
@@ -199,3 +194,24 @@ def test_regressor_bad_input_names_the_fix(sinusoids):
     small[:15] = -1  # group -1: 15 rows, others keep 20 or fewer
     with pytest.warns(UserWarning, match="group\\(s\\) have fewer than n_shot \\+ n_query"):
         MAMLRegressor(max_iter=2, n_shot=10, n_query=10, device="cpu").fit(X, y, groups=small)
+
+
+def test_regressor_refuses_batch_statistics_and_mixed_groups(sinusoids):
+    from torch import nn
+
+    X, y, groups = sinusoids
+    net = nn.Sequential(nn.Linear(1, 8), nn.BatchNorm1d(8, track_running_stats=False))
+    with pytest.raises(ValueError, match="track_running_stats"):
+        MAMLRegressor(backbone=net, max_iter=2, device="cpu").fit(X, y, groups=groups)
+    mixed = groups.astype(object)
+    mixed[0] = "a"
+    with pytest.raises(ValueError, match="one kind"):
+        MAMLRegressor(max_iter=2, device="cpu").fit(X, y, groups=mixed)
+
+
+def test_params_set_after_fit_are_validated_when_adapt_reads_them(fitted_regressor):
+    X, y, _ = make_sinusoids(n_tasks=1, n_samples=10, random_state=3)
+    reg = pickle.loads(pickle.dumps(fitted_regressor))
+    reg.set_params(n_adapt_steps=-1)
+    with pytest.raises(ValueError, match="n_adapt_steps"):
+        reg.adapt(X, y)

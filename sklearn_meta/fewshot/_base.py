@@ -470,6 +470,8 @@ class BaseEpisodicClassifier(EpisodicTraining, BaseTorchClassifier):
             labels of ``y_support``.
         """
         check_is_fitted(self)
+        # what adapting reads (n_adapt_steps, inner_lr, ...) may have been set since fit
+        self._validate_params()
         X_support = self._validate_X(X_support, reset=False)
         y_support = column_or_1d(y_support, warn=True)
         if len(y_support) != X_support.shape[0]:
@@ -509,6 +511,7 @@ class BaseEpisodicClassifier(EpisodicTraining, BaseTorchClassifier):
 
     def _predict_episodes_logits(self, X, s_idx, s_y, q_idx, n_way):
         check_is_fitted(self)
+        self._validate_params()
         X = self._validate_X(X, reset=False)
         # move only the rows the episodes use
         used, inverse = torch.unique(

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._base import HasMethods, Interval, StrOptions, uses_batch_statistics
+from .._base import HasMethods, Interval, StrOptions, module_lock, uses_batch_statistics
 from ..backbones import Conv4Backbone, MLPBackbone, build_backbone, has_batch_norm
 from ._base import BaseEpisodicClassifier
 from ._inner import (
@@ -134,7 +134,9 @@ class BaseGradientClassifier(BaseEpisodicClassifier):
         return self.n_inner_steps if self.n_adapt_steps is None else self.n_adapt_steps
 
     def _meta_params(self):
-        return dict(self.module_.features.named_parameters())
+        # under the lock: a functional call in another thread swaps them
+        with module_lock(self.module_):
+            return dict(self.module_.features.named_parameters())
 
     def _lrs(self, names, *, detach=False):
         """Step size of each adapted parameter (tensors with Meta-SGD)."""
@@ -145,9 +147,14 @@ class BaseGradientClassifier(BaseEpisodicClassifier):
         return {k: (v.detach() if detach else v) for k, v in zip(keys, lrs)}
 
     def _engine(self):
-        buffers = dict(self.module_.features.named_buffers())
+        with module_lock(self.module_):
+            buffers = dict(self.module_.features.named_buffers())
         return ClassifierTasks(
-            self.module_.features, buffers, head=self.head_init, head_only=self._head_only()
+            self.module_.features,
+            buffers,
+            head=self.head_init,
+            head_only=self._head_only(),
+            lock=module_lock(self.module_),
         )
 
     # ------------------------------------------------------- episodes (eval)
@@ -185,7 +192,9 @@ class BaseGradientClassifier(BaseEpisodicClassifier):
         The head starts from the class means of ``present`` (or zero) and,
         with every adapted parameter, takes ``n_adapt_steps`` full-batch
         gradient steps (in chunks of ``batch_size`` rows). In ``partial_fit``
-        classes absent from the batch keep their head rows.
+        the classes absent from the batch keep their head rows as they were:
+        the steps leave them out. Like ProtoNet's prototypes, those rows were
+        made with the network as it was then.
         """
         n_classes = len(self.classes_)
         engine = self._engine()
@@ -199,17 +208,19 @@ class BaseGradientClassifier(BaseEpisodicClassifier):
             seen = np.zeros(n_classes, dtype=bool)
         chunk = int(self.batch_size)
         n = X_t.shape[0]
+        absent = ~np.isin(np.arange(n_classes), present)
         with torch.no_grad():
             z = torch.cat([engine.embed(meta, X_t[i : i + chunk]) for i in range(0, n, chunk)])
             weight, bias = init_head(z, y_t, n_classes, self.head_init)
             if previous is not None:
-                keep = torch.from_numpy(seen & ~np.isin(np.arange(n_classes), present))
-                keep = keep.to(self.device_)
+                keep = torch.from_numpy(seen & absent).to(self.device_)
                 weight[keep] = previous[HEAD[0]][keep]
                 bias[keep] = previous[HEAD[1]][keep]
             seen[present] = True
+            # the steps see only the classes of this data: the others' head rows
+            # get no gradient, and are not pushed down as wrong answers
             mask = torch.zeros(n_classes, device=self.device_, dtype=z.dtype)
-            mask[torch.from_numpy(~seen).to(self.device_)] = -torch.inf
+            mask[torch.from_numpy(absent).to(self.device_)] = -torch.inf
             lrs = self._lrs(meta, detach=True)
             steps = self._adapt_steps()
             if head_only:
@@ -265,6 +276,15 @@ class BaseGradientClassifier(BaseEpisodicClassifier):
 
     def _predictable_classes(self):
         return self.classes_[self._head_seen]
+
+    def _before_load_params(self):
+        if self._in_fit() or "_fast" not in vars(self) or set(self._fast_keys) != set(HEAD):
+            return
+        # the adapted model of ANIL reads the features from the network: keep a
+        # copy of them, so that it predicts as before, as the warning says
+        meta = self._meta_params()
+        self._fast_keys = [*meta, *self._fast_keys]
+        self._fast = [p.detach().clone() for p in meta.values()] + list(self._fast)
 
     def _after_load_params(self):
         if self._in_fit():

@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
+from .._base import module_lock
+
 __all__ = [
     "check_finite",
     "gradient_steps",
@@ -165,18 +167,24 @@ class ClassifierTasks:
     head_only : bool
         Adapt the head only (ANIL); the features are then computed once per
         task.
+    lock : threading.RLock, default=None
+        Held during every functional call: that of the network that holds
+        ``features`` (:func:`~sklearn_meta._base.module_lock`).
     """
 
-    def __init__(self, features, buffers, *, head, head_only):
+    def __init__(self, features, buffers, *, head, head_only, lock=None):
         self.features = features
         self.buffers = buffers
         self.head = head
         self.head_only = head_only
+        self._lock = module_lock(features) if lock is None else lock
 
     def embed(self, params, x):
         """Embeddings of ``x`` under the feature parameters in ``params``."""
         feats = {k: v for k, v in params.items() if k not in HEAD}
-        return functional_call(self.features, (feats, self.buffers), (x,))
+        # the call swaps the shared module's parameters: see module_lock
+        with self._lock:
+            return functional_call(self.features, (feats, self.buffers), (x,))
 
     def logits(self, params, x):
         """Logits of ``x`` under adapted parameters (features and head)."""
@@ -233,10 +241,12 @@ class RegressionTasks:
     def __init__(self, module, buffers):
         self.module = module
         self.buffers = buffers
+        self._lock = module_lock(module)
 
     def predict(self, params, x):
         """Predictions for ``x`` under the parameters in ``params``."""
-        return functional_call(self.module, (params, self.buffers), (x,)).squeeze(-1)
+        with self._lock:
+            return functional_call(self.module, (params, self.buffers), (x,)).squeeze(-1)
 
     def adapt(self, meta, lrs, xs, ys, n_steps, *, first_order, chunks=None):
         """Parameters adapted to one task's support set ``(xs, ys)``."""

@@ -12,7 +12,16 @@ import torch
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from torch import nn
 
-from .._base import HasMethods, Interval, StrOptions, _data_key, _fit_context, fit_guard
+from .._base import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    _data_key,
+    _fit_context,
+    fit_guard,
+    module_lock,
+    uses_batch_statistics,
+)
 from .._regressor import BaseTorchRegressor
 from ..backbones import Conv4Backbone, MLPBackbone, build_backbone, has_batch_norm
 from ._base import EpisodicTraining
@@ -261,6 +270,13 @@ class MAMLRegressor(EpisodicTraining, BaseTorchRegressor):
         return module, pretrained
 
     def _accept_module(self, module, pretrained):
+        if uses_batch_statistics(module):
+            raise ValueError(
+                "MAMLRegressor cannot use normalisation layers without stored statistics "
+                "(track_running_stats=False): their outputs depend on the rest of the "
+                "batch, and under vmap their meta-gradients are wrong. Use a backbone with "
+                "per-sample normalisation, such as MLPBackbone(norm='layer')."
+            )
         if has_batch_norm(module) and not pretrained:
             raise ValueError(
                 "MAMLRegressor runs batch-norm layers with their stored statistics, and "
@@ -283,10 +299,14 @@ class MAMLRegressor(EpisodicTraining, BaseTorchRegressor):
 
     def _engine(self):
         body = self.module_
-        return RegressionTasks(body, dict(body.named_buffers()))
+        with module_lock(body):
+            return RegressionTasks(body, dict(body.named_buffers()))
 
     def _meta_params(self):
-        return {k: p for k, p in self.module_.named_parameters() if not k.startswith("inner_lrs")}
+        # under the lock: a functional call in another thread swaps them
+        with module_lock(self.module_):
+            named = self.module_.named_parameters()
+            return {k: p for k, p in named if not k.startswith("inner_lrs")}
 
     def _lrs(self, names, *, detach=False):
         lrs = self.module_.inner_lrs
@@ -311,7 +331,13 @@ class MAMLRegressor(EpisodicTraining, BaseTorchRegressor):
             raise ValueError(f"groups has {len(groups)} entries but X has {n} rows.")
         if groups.dtype.kind == "f" and not np.isfinite(groups).all():
             raise ValueError("groups holds NaN or infinite values: give every row a task.")
-        names, codes = np.unique(groups, return_inverse=True)
+        try:
+            names, codes = np.unique(groups, return_inverse=True)
+        except TypeError:
+            raise ValueError(
+                "groups must name the task of every row with values of one kind (all "
+                "numbers or all strings); got a mix, or None."
+            ) from None
         return codes.astype(np.int64), names
 
     def _device_data(self, X, y, codes):
@@ -408,12 +434,11 @@ class MAMLRegressor(EpisodicTraining, BaseTorchRegressor):
     def _train_score(self, out, q_y):
         return out.new_zeros(())
 
-    def _meta_update(self, data, s_idx, s_y, q_idx, q_y, n_way):
-        X_t, y_t = data
+    def _meta_backward(self, X_t, y_t, s_idx, q_idx, *, vectorize=None):
+        """Accumulate the meta-gradient of a meta-batch of tasks; their losses and predictions."""
         engine = self._engine()
-        vec = self._vectorized()
+        vec = self._vectorized() if vectorize is None else vectorize
         n_tasks = s_idx.shape[0]
-        self.optimizer_.zero_grad(set_to_none=True)
         losses, preds = [], []
         for sl in task_slices(n_tasks, vectorize=vec, chunk_size=self.task_chunk_size):
             meta = self._meta_params()
@@ -431,8 +456,14 @@ class MAMLRegressor(EpisodicTraining, BaseTorchRegressor):
             (loss.sum() / n_tasks).backward()
             losses.append(loss.detach())
             preds.append(pred.detach())
-        self.optimizer_.step()
         return torch.cat(losses).mean(), torch.cat(preds)
+
+    def _meta_update(self, data, s_idx, s_y, q_idx, q_y, n_way):
+        X_t, y_t = data
+        self.optimizer_.zero_grad(set_to_none=True)
+        loss, preds = self._meta_backward(X_t, y_t, s_idx, q_idx)
+        self.optimizer_.step()
+        return loss, preds
 
     # --------------------------------------------------------------- adapting
     def _set_support(self, X_t, y_t):
@@ -473,6 +504,7 @@ class MAMLRegressor(EpisodicTraining, BaseTorchRegressor):
             A fitted estimator that predicts the new task.
         """
         check_is_fitted(self)
+        self._validate_params()  # n_adapt_steps, inner_lr may have been set since fit
         X = self._validate_X(X, reset=False)
         y = self._encode_y(y)
         if len(y) != X.shape[0]:
@@ -499,12 +531,13 @@ class MAMLRegressor(EpisodicTraining, BaseTorchRegressor):
     def _embed(self, xb):
         fast = self._fast_params()
         feats = {k[len("features.") :]: v for k, v in fast.items() if k.startswith("features.")}
-        buffers = {
-            k[len("features.") :]: v
-            for k, v in self.module_.named_buffers()
-            if k.startswith("features.")
-        }
-        return torch.func.functional_call(self.module_.features, (feats, buffers), (xb,))
+        with module_lock(self.module_):
+            buffers = {
+                k[len("features.") :]: v
+                for k, v in self.module_.named_buffers()
+                if k.startswith("features.")
+            }
+            return torch.func.functional_call(self.module_.features, (feats, buffers), (xb,))
 
     def __sklearn_is_fitted__(self):
         return "_fast" in vars(self)
