@@ -6,7 +6,7 @@ Protocol
   (Finn et al. 2017 follow Santoro et al.): training on the 1200 ``trainval``
   characters x 4 = 4800 classes, testing on the 423 x 4 = 1692 ``test``
   classes (``load_omniglot("vinyals", ...)``, pixels in [0, 1]).
-* Network: ``Conv4Backbone(norm="group")``, 64 channels (the default network
+* Network: ``Conv4Backbone(norm="instance")``, 64 channels (the default network
   of the MAML family), initialised identically for both libraries.
 * Algorithm, the same on both sides: second-order MAML with a zero head per
   task (``head_init="zero"``; learn2learn: the head zeroed before every
@@ -27,8 +27,10 @@ Protocol
   and 95.8 %.
 
 learn2learn 0.2.0 does not build from PyPI on Python 3.11: install it with
-``bash ../shared/tools/install_learn2learn.sh .venv``. Without it, only our
-side runs.
+``bash ../shared/tools/install_learn2learn.sh .venv``. Without it the peer is
+higher (``pip install higher``, pure Python) when installed, else only our
+side runs. The peer-trained model is scored by a plain torch adaptation
+(:func:`_evaluate_peer`), the same for either peer.
 
 Usage::
 
@@ -91,13 +93,37 @@ def _fit_episodes(y_codes, n_way, n_shot, n_query, batch, iters, seed, device):
             yield s_idx[i], s_y[i], q_idx[i], q_y[i]
 
 
+def _evaluate_peer(model, X, s_idx, s_y, q_idx, q_y, steps, inner_lr):
+    """Query accuracy per test episode of a peer-trained zero-head model.
+
+    Plain torch: the head starts at zero, ``steps`` first-order gradient
+    steps on the support, then the queries; the same for any peer's model.
+    """
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    head = [k for k in params if k.startswith("1.")]
+    accs = []
+    for e in range(s_idx.shape[0]):
+        fast = {k: (torch.zeros_like(v) if k in head else v).requires_grad_(True)
+                for k, v in params.items()}
+        for _ in range(steps):
+            loss = torch.nn.functional.cross_entropy(
+                torch.func.functional_call(model, fast, (X[s_idx[e]],)), s_y[e])
+            grads = torch.autograd.grad(loss, list(fast.values()))
+            fast = {k: (v - inner_lr * g).detach().requires_grad_(True)
+                    for (k, v), g in zip(fast.items(), grads)}
+        with torch.no_grad():
+            pred = torch.func.functional_call(model, fast, (X[q_idx[e]],)).argmax(1)
+        accs.append(float((pred == q_y[e]).float().mean()))
+    return np.array(accs)
+
+
 def run_setting(n_way, args, data, peers):
     steps, inner_lr, batch, test_steps = SETTINGS[n_way]
     X_tr, y_tr, X_te, y_te = data
     device = resolve_device(args.device)
     seed = derive_seed(args.seed)
     clf = MAMLClassifier(
-        backbone=Conv4Backbone(norm="group"), n_way=n_way, n_shot=1, n_query=args.n_query,
+        backbone=Conv4Backbone(norm="instance"), n_way=n_way, n_shot=1, n_query=args.n_query,
         # no adaptation to all 96,000 training images at the end of fit:
         # the test adapts to each episode with test_steps (set below)
         n_inner_steps=steps, inner_lr=inner_lr, n_adapt_steps=0,
@@ -108,7 +134,7 @@ def run_setting(n_way, args, data, peers):
 
     # --- meta-gradients on one batch, at the initialisation
     with torch_rng(seed, torch.device("cpu")):
-        features, n_features, _ = build_backbone(Conv4Backbone(norm="group"), (1, 28, 28))
+        features, n_features, _ = build_backbone(Conv4Backbone(norm="instance"), (1, 28, 28))
     X_dev = torch.from_numpy(X_tr).to(device)
     s_idx, s_y, q_idx, q_y = next(_fit_episodes(y_tr, n_way, 1, args.n_query, batch, 1, seed,
                                                 device))
@@ -127,8 +153,9 @@ def run_setting(n_way, args, data, peers):
     g32 = ours_grad(torch.float32)
     g64 = ours_grad(torch.float64)
     row["grad_ours_vs_f64"] = _rel(g32, g64)
-    if "l2l" in peers:
-        lg32 = peers["l2l"].l2l_meta_gradient(
+    if peers:
+        row["peer"] = peers["name"]
+        lg32 = peers["meta_gradient"](
             features.to(device), n_features, X_dev, s_idx, s_y, q_idx, q_y, n_way, inner_lr,
             steps, False)
         row["grad_ours_vs_l2l"] = _rel(g32, lg32)
@@ -151,22 +178,20 @@ def run_setting(n_way, args, data, peers):
                             n_episodes=args.episodes, random_state=0)
     row["acc_ours"], row["ci_ours"] = 100 * res.mean, 100 * res.ci
 
-    # --- learn2learn on the same episodes
-    if "l2l" in peers:
-        l2l = peers["l2l"]
+    # --- the peer on the same episodes
+    if peers:
         episodes = _fit_episodes(y_tr, n_way, 1, args.n_query, batch, args.iters, seed, device)
-        model, tps, peak = l2l.l2l_train(
+        model, tps, peak = peers["train"](
             features.to(device), n_features, X_dev, episodes, n_way=n_way, inner_lr=inner_lr,
             n_inner_steps=steps, first_order=False, lr=1e-3, n_updates=args.iters)
         row["tasks_per_s_l2l"], row["peak_mem_l2l"] = tps, peak
         classes, codes = np.unique(y_te, return_inverse=True)
         sampler = EpisodeSampler(codes, n_way=n_way, n_shot=1, n_query=15)
         gen = torch.Generator().manual_seed(derive_seed(0))
-        test = sampler.sample(gen, args.episodes)  # evaluate_episodes' draw
-        s_i, q_i, s_l, q_l = test
-        accs = l2l.l2l_evaluate(model, torch.from_numpy(X_te).to(device),
-                                [(s_i.to(device), s_l.to(device), q_i.to(device),
-                                  q_l.to(device))], test_steps, inner_lr)
+        s_i, q_i, s_l, q_l = sampler.sample(gen, args.episodes)  # evaluate_episodes' draw
+        accs = _evaluate_peer(model, torch.from_numpy(X_te).to(device), s_i.to(device),
+                              s_l.to(device), q_i.to(device), q_l.to(device), test_steps,
+                              inner_lr)
         row["acc_l2l"] = 100 * float(np.mean(accs))
         row["ci_l2l"] = 100 * 1.96 * float(np.std(accs, ddof=1)) / np.sqrt(len(accs))
     return row
@@ -193,13 +218,20 @@ def main(argv=None):
 
     peers = {}
     if not args.no_peers:
-        try:
-            import _maml_peers
+        import _maml_peers
 
+        try:
             _maml_peers._import_l2l()
-            peers["l2l"] = _maml_peers
+            peers = {"name": "learn2learn", "train": _maml_peers.l2l_train,
+                     "meta_gradient": _maml_peers.l2l_meta_gradient}
         except ImportError as exc:
-            print(f"learn2learn not run: {exc}")
+            try:  # higher is pure Python: a wheel in .whl/ is enough on a GPU machine
+                _maml_peers._import_higher()
+                peers = {"name": "higher", "train": _maml_peers.higher_train,
+                         "meta_gradient": _maml_peers.higher_meta_gradient}
+                print(f"learn2learn not run ({exc}); the peer is higher")
+            except ImportError:
+                print(f"no peer run: {exc}")
     X_tr, y_tr = _load("trainval", args.data_home)
     # the codes MAMLClassifier.fit gives the labels: the episodes then match
     assert np.array_equal(np.unique(y_tr), np.arange(y_tr.max() + 1))
@@ -215,8 +247,9 @@ def main(argv=None):
         return "-" if v is None else f"{v / 2**20:.0f} MiB"
 
     print(f"device: {rows[0]['device']}, {args.iters} meta-updates, torch {torch.__version__}")
-    print("| setting | tasks/s ours | tasks/s l2l | ratio | peak mem ours | peak mem l2l | "
-          "grad ours vs f64 | grad l2l vs f64 | grad ours vs l2l | acc ours | acc l2l | paper |")
+    print(f"peer: {rows[0].get('peer', 'none')} (columns 'peer')")
+    print("| setting | tasks/s ours | tasks/s peer | ratio | peak mem ours | peak mem peer | "
+          "grad ours vs f64 | grad peer vs f64 | grad ours vs peer | acc ours | acc peer | paper |")
     print("|---" * 12 + "|")
     for r in rows:
         t_l2l = r.get("tasks_per_s_l2l")

@@ -174,12 +174,15 @@ class Conv4Backbone(_BackboneConfig):
         Filters in every block.
     n_blocks : int, default=4
         Number of blocks.
-    norm : {"batch", "group"} or None, default="batch"
+    norm : {"batch", "instance", "group"} or None, default="batch"
         Normalisation in every block. ``"batch"`` is batch normalisation, as
-        in the papers. ``"group"`` is group normalisation (8 groups), which
-        normalises each sample on its own: what the MAML family uses, since
+        in the papers. ``"instance"`` normalises each channel of each sample
+        over its positions, with a learned scale and shift (computed by
+        :class:`torch.nn.GroupNorm` with one group per channel, whose
+        gradients are exact under ``vmap``): what the MAML family uses, since
         its outputs and meta-gradients must not depend on which samples share
-        a batch. None leaves it out.
+        a batch. ``"group"`` is group normalisation with 8 groups. None
+        leaves it out.
 
     Examples
     --------
@@ -193,7 +196,7 @@ class Conv4Backbone(_BackboneConfig):
     _parameter_constraints = {
         "channels": [Interval(Integral, 1, None, closed="left")],
         "n_blocks": [Interval(Integral, 1, None, closed="left")],
-        "norm": [StrOptions({"batch", "group"}), None],
+        "norm": [StrOptions({"batch", "instance", "group"}), None],
     }
 
     def __init__(self, channels=64, *, n_blocks=4, norm="batch"):
@@ -226,6 +229,8 @@ class Conv4Backbone(_BackboneConfig):
             block = [nn.Conv2d(c, self.channels, 3, padding=1)]
             if self.norm == "batch":
                 block.append(nn.BatchNorm2d(self.channels))
+            elif self.norm == "instance":
+                block.append(nn.GroupNorm(self.channels, self.channels))
             elif self.norm == "group":
                 block.append(nn.GroupNorm(math.gcd(8, self.channels), self.channels))
             block.append(nn.ReLU())

@@ -94,7 +94,7 @@ def test_has_batch_norm():
     from sklearn_meta.backbones import has_batch_norm
 
     assert has_batch_norm(Conv4Backbone(channels=2).build((1, 8, 8)))
-    assert has_batch_norm(MLPBackbone(batch_norm=True).build((4,)))
+    assert has_batch_norm(MLPBackbone(norm="batch").build((4,)))
     assert has_batch_norm(nn.Sequential(nn.Linear(2, 2), nn.SyncBatchNorm(2)))
     assert not has_batch_norm(MLPBackbone().build((4,)))
     assert not has_batch_norm(nn.Sequential(nn.Conv2d(1, 2, 3), nn.InstanceNorm2d(2)))

@@ -101,7 +101,7 @@ class BaseGradientClassifier(BaseEpisodicClassifier):
         backbone = self.backbone
         if isinstance(backbone, str) and backbone == "auto":
             # per-sample normalisation: see _MetaNet
-            backbone = Conv4Backbone(norm="group") if len(input_shape) == 3 else MLPBackbone()
+            backbone = Conv4Backbone(norm="instance") if len(input_shape) == 3 else MLPBackbone()
         features, n_features, pretrained = build_backbone(backbone, input_shape, weights=weights)
         module = _MetaNet(
             features, n_features, inner_lr=self.inner_lr, learn_inner_lr=self._learns_lr()
@@ -109,21 +109,22 @@ class BaseGradientClassifier(BaseEpisodicClassifier):
         return module, pretrained
 
     def _accept_module(self, module, pretrained):
+        self.pretrained_ = bool(pretrained)
         name = type(self).__name__
         if uses_batch_statistics(module):
             raise ValueError(
                 f"{name} cannot use normalisation layers without stored statistics "
                 "(track_running_stats=False): their outputs depend on the rest of the "
                 "batch, and under vmap their meta-gradients are wrong. Use a backbone "
-                "with per-sample normalisation, such as Conv4Backbone(norm='group')."
+                "with per-sample normalisation, such as Conv4Backbone(norm='instance')."
             )
         if has_batch_norm(module) and not pretrained:
             raise ValueError(
                 f"{name} runs batch-norm layers with their stored statistics (batch "
                 "statistics would make predictions depend on the batch and give wrong "
                 "meta-gradients under vmap), and this backbone's batch norm is untrained, "
-                "so it would not normalise. Use backbone='auto' (a conv4 with group "
-                "norm), Conv4Backbone(norm='group'), or a pretrained backbone."
+                "so it would not normalise. Use backbone='auto' (a conv4 with instance "
+                "norm), Conv4Backbone(norm='instance'), or a pretrained backbone."
             )
 
     def _vectorized(self):

@@ -32,8 +32,8 @@ class MAMLClassifier(BaseGradientClassifier):
     Parameters
     ----------
     backbone : str, backbone config, torch.nn.Module or fitted estimator, default="auto"
-        The network adapted in the inner loop: ``"auto"`` (a conv4 with group
-        normalisation for images, ``"mlp"`` for rows), ``"mlp"``,
+        The network adapted in the inner loop: ``"auto"`` (a conv4 with
+        instance normalisation for images, ``"mlp"`` for rows), ``"mlp"``,
         ``"conv4"``, a torchvision model name, a config such as
         :class:`~sklearn_meta.backbones.Conv4Backbone`, a module (copied), or
         a fitted sklearn_meta estimator (meta-transfer: MAML starts from its
@@ -178,8 +178,13 @@ class MAMLClassifier(BaseGradientClassifier):
     The network never uses the statistics of a batch: PyTorch's batch norm
     in training mode gives wrong second-order meta-gradients under ``vmap``
     (about 1-8 % relative error in float64), and would make a prediction
-    depend on the other samples of the batch. The default conv4 uses group
-    normalisation, which is exact.
+    depend on the other samples of the batch. The default conv4 normalises
+    each channel of each sample (``Conv4Backbone(norm="instance")``, computed
+    by GroupNorm's kernel, exact under ``vmap``). Group normalisation with 8
+    groups leaves the embeddings of Omniglot images at initialisation almost
+    equal (standard deviation across images 0.0016 against 0.20), and MAML
+    then does not learn: 20.0 % against 52.8 % 5-way accuracy after 60
+    meta-updates.
 
     The parameter that selects ANIL is ``inner_params``, not ``adapt``:
     ``adapt`` is the method that learns new classes.

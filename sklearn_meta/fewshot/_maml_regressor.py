@@ -73,7 +73,7 @@ class MAMLRegressor(EpisodicTraining, BaseTorchRegressor):
     backbone : str, backbone config, torch.nn.Module or fitted estimator, default="auto"
         The features under the one-output head. ``"auto"`` is the network of
         Finn et al. for rows (two hidden layers of 40 ReLU units) and a conv4
-        with group normalisation for images. Batch-norm layers run with
+        with instance normalisation for images. Batch-norm layers run with
         their stored statistics, so an untrained batch-norm backbone is
         refused.
     weights : str, path-like or None, default=None
@@ -261,7 +261,7 @@ class MAMLRegressor(EpisodicTraining, BaseTorchRegressor):
         backbone = self.backbone
         if isinstance(backbone, str) and backbone == "auto":
             backbone = (
-                Conv4Backbone(norm="group") if len(input_shape) == 3 else MLPBackbone((40, 40))
+                Conv4Backbone(norm="instance") if len(input_shape) == 3 else MLPBackbone((40, 40))
             )
         features, n_features, pretrained = build_backbone(backbone, input_shape, weights=weights)
         module = _RegressionNet(
@@ -270,6 +270,7 @@ class MAMLRegressor(EpisodicTraining, BaseTorchRegressor):
         return module, pretrained
 
     def _accept_module(self, module, pretrained):
+        self.pretrained_ = bool(pretrained)
         if uses_batch_statistics(module):
             raise ValueError(
                 "MAMLRegressor cannot use normalisation layers without stored statistics "
@@ -281,7 +282,7 @@ class MAMLRegressor(EpisodicTraining, BaseTorchRegressor):
             raise ValueError(
                 "MAMLRegressor runs batch-norm layers with their stored statistics, and "
                 "this backbone's batch norm is untrained. Use backbone='auto', "
-                "MLPBackbone(norm='layer'), Conv4Backbone(norm='group'), or a pretrained "
+                "MLPBackbone(norm='layer'), Conv4Backbone(norm='instance'), or a pretrained "
                 "backbone."
             )
 

@@ -26,7 +26,7 @@ class ReptileClassifier(BaseGradientClassifier):
     ----------
     backbone : str, backbone config, torch.nn.Module or fitted estimator, default="auto"
         The network trained in the inner loop: ``"auto"`` (a conv4 with
-        group normalisation for images, ``"mlp"`` for rows), a name, a config,
+        instance normalisation for images, ``"mlp"`` for rows), a name, a config,
         a module (copied) or a fitted sklearn_meta estimator. Batch-norm
         layers run with their stored statistics, so an untrained batch-norm
         backbone is refused.
