@@ -82,8 +82,10 @@ class DomainAdaptedClassifier(_MinibatchTrainer, BaseTorchClassifier):
         over the share ``p`` of ``max_epochs`` done (Ganin et al.).
     domain_hidden : int, default=256
         Width of the two hidden layers of the domain classifier (DANN, CDAN).
-    margin : float, default=4.0
-        MDD's margin factor γ.
+    margin : float, default=2.0
+        MDD's margin factor γ. Measured on MNIST <-> USPS (benchmarks/README.md):
+        γ = 2 gave 93.0 % on M->U and 73.4 % on U->M where γ = 4 (the paper's
+        Office-31 value) gave 91.6 % and collapsed to 11.3 % (seed 0).
     weights : str or None, default=None
         Weights to start the backbone from: a torchvision weights name or a
         local state-dict file (loaded with ``weights_only=True``).
@@ -218,11 +220,11 @@ class DomainAdaptedClassifier(_MinibatchTrainer, BaseTorchClassifier):
     >>> Xs, ys, Xt, yt = make_digits_shift(random_state=0)
     >>> X = np.concatenate([Xs, Xt])
     >>> y = np.concatenate([ys, np.full(len(Xt), -1)])   # -1: unlabelled target
-    >>> clf = DomainAdaptedClassifier(backbone="mlp", method="dann", max_epochs=5,
+    >>> clf = DomainAdaptedClassifier(backbone="mlp", method="dann", max_epochs=20,
     ...                               random_state=0).fit(X, y)
     >>> clf.classes_
     array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
-    >>> clf.score(Xt, yt) > 0.4
+    >>> clf.score(Xt, yt) > 0.45      # the same network trained on the source alone: 0.46
     True
     """
 
@@ -253,7 +255,7 @@ class DomainAdaptedClassifier(_MinibatchTrainer, BaseTorchClassifier):
         method="cdan+e",
         trade_off=1.0,
         domain_hidden=256,
-        margin=4.0,
+        margin=2.0,
         weights=None,
         backbone_lr="auto",
         max_epochs=20,
