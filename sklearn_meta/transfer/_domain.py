@@ -224,7 +224,7 @@ class DomainAdaptedClassifier(_MinibatchTrainer, BaseTorchClassifier):
     ...                               random_state=0).fit(X, y)
     >>> clf.classes_
     array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
-    >>> clf.score(Xt, yt) > 0.45      # the same network trained on the source alone: 0.46
+    >>> clf.score(Xt, yt) > 0.48      # 0.51; the same network trained on the source alone: 0.46
     True
     """
 
