@@ -675,6 +675,9 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
     #: the step sizes to lower when training diverges, in messages
     _lr_hint = "lr"
 
+    #: whether CPU convolutions may run channels-last (see _place_module)
+    _channels_last_ok = True
+
     # ------------------------------------------------------------------ state
     def _reset(self):
         """Forget a previous fit, so that a failing fit leaves nothing half-fitted."""
@@ -871,7 +874,7 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         than the default layout (measured with torch 2.14 on 2 cores).
         """
         module = module.to(self.device_)
-        if self.device_.type == "cpu" and len(self.input_shape_) == 3:
+        if self.device_.type == "cpu" and len(self.input_shape_) == 3 and self._channels_last_ok:
             module = module.to(memory_format=torch.channels_last)
         return module
 

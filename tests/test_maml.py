@@ -516,3 +516,19 @@ def test_anil_after_load_params_predicts_as_before_until_adapted(digits, tmp_pat
     np.testing.assert_array_equal(clf.predict_proba(X[:50]), before)
     again = clf.adapt(X[y < 5], y[y < 5])  # adapting uses the loaded network
     assert not np.array_equal(again.predict_proba(X[:50]), before)
+
+
+def test_float32_meta_gradient_on_the_cpu_is_close_to_float64():
+    # channels-last convolutions on the CPU gave second-order meta-gradients
+    # 20 % off in float32: the MAML family keeps the default layout
+    X, y = _images(size=16)
+    clf = MAMLClassifier(backbone=Conv4Backbone(channels=16, n_blocks=3, norm="instance"),
+                         n_way=3, n_shot=1, n_query=2, meta_batch_size=2, max_iter=2,
+                         device="cpu", random_state=0).fit(X, y)
+    weights = [m.weight for m in clf.module_.modules() if isinstance(m, nn.Conv2d)]
+    assert all(w.is_contiguous() for w in weights)
+    episodes = _episodes(4, 3, 1, 2, per_class=8, seed=4)
+    g32 = _estimator_meta_gradient(clf, torch.from_numpy(X), episodes, 3, False)
+    clf.module_.double()
+    g64 = _estimator_meta_gradient(clf, torch.from_numpy(X).double(), episodes, 3, False)
+    assert _rel(g32.double(), g64) < 1e-2
