@@ -160,7 +160,6 @@ def run_setting(n_way, args, data, peers):
             steps, False)
         row["grad_ours_vs_l2l"] = _rel(g32, lg32)
         row["grad_l2l_vs_f64"] = _rel(lg32, g64)
-    del probe
 
     # --- ours: the public fit
     if device.type == "cuda":

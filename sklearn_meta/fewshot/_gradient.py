@@ -34,7 +34,7 @@ from ._inner import (
     use_vmap,
 )
 
-__all__ = ["BaseGradientClassifier"]
+__all__ = ["BaseGradientClassifier", "INNER_LOOP_CONSTRAINTS"]
 
 
 class _MetaNet(nn.Module):
@@ -66,19 +66,25 @@ class _MetaNet(nn.Module):
         return self.features(x)
 
 
+#: the parameters of every estimator built on the inner loop
+INNER_LOOP_CONSTRAINTS = {
+    "backbone": [str, HasMethods(["build"]), nn.Module, HasMethods(["_feature_extractor"])],
+    "weights": [str, os.PathLike, None],
+    "n_inner_steps": [Interval(Integral, 1, None, closed="left")],
+    "inner_lr": [Interval(Real, 0, None, closed="neither")],
+    "n_adapt_steps": [Interval(Integral, 0, None, closed="left"), None],
+    "vectorize": [StrOptions({"auto"}), "boolean"],
+    "task_chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+}
+
+
 class BaseGradientClassifier(BaseEpisodicClassifier):
     """Common ground of MAMLClassifier and ReptileClassifier (not for direct use)."""
 
     _parameter_constraints: dict = {
         **BaseEpisodicClassifier._parameter_constraints,
-        "backbone": [str, HasMethods(["build"]), nn.Module, HasMethods(["_feature_extractor"])],
-        "weights": [str, os.PathLike, None],
-        "n_inner_steps": [Interval(Integral, 1, None, closed="left")],
-        "inner_lr": [Interval(Real, 0, None, closed="neither")],
-        "n_adapt_steps": [Interval(Integral, 0, None, closed="left"), None],
+        **INNER_LOOP_CONSTRAINTS,
         "head_init": [StrOptions({"proto", "zero"})],
-        "vectorize": [StrOptions({"auto"}), "boolean"],
-        "task_chunk_size": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     _private_fitted = BaseEpisodicClassifier._private_fitted + (

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import os
 import warnings
-from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -13,9 +11,6 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from torch import nn
 
 from .._base import (
-    HasMethods,
-    Interval,
-    StrOptions,
     _data_key,
     _fit_context,
     fit_guard,
@@ -25,6 +20,7 @@ from .._base import (
 from .._regressor import BaseTorchRegressor
 from ..backbones import Conv4Backbone, MLPBackbone, build_backbone, has_batch_norm
 from ._base import EpisodicTraining
+from ._gradient import INNER_LOOP_CONSTRAINTS
 from ._inner import RegressionTasks, check_finite, map_tasks, task_slices, use_vmap
 
 __all__ = ["MAMLRegressor"]
@@ -193,15 +189,9 @@ class MAMLRegressor(EpisodicTraining, BaseTorchRegressor):
     _parameter_constraints: dict = {
         **BaseTorchRegressor._parameter_constraints,
         **EpisodicTraining._parameter_constraints,
-        "backbone": [str, HasMethods(["build"]), nn.Module, HasMethods(["_feature_extractor"])],
-        "weights": [str, os.PathLike, None],
-        "n_inner_steps": [Interval(Integral, 1, None, closed="left")],
-        "inner_lr": [Interval(Real, 0, None, closed="neither")],
-        "n_adapt_steps": [Interval(Integral, 0, None, closed="left"), None],
+        **INNER_LOOP_CONSTRAINTS,
         "first_order": ["boolean"],
         "learn_inner_lr": ["boolean"],
-        "vectorize": [StrOptions({"auto"}), "boolean"],
-        "task_chunk_size": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     _private_fitted = BaseTorchRegressor._private_fitted + ("_fast", "_fast_keys")
