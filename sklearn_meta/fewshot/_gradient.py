@@ -7,6 +7,7 @@ the meta-learned initialisation adapted with ``n_adapt_steps`` gradient
 steps to the data (``fit``: the training set; ``adapt``: the support set).
 A subclass says only how one meta-update changes the initialisation
 (``_meta_update``) and which optimiser takes it (``_make_optimizer``).
+:class:`InnerLoopEstimator` holds what MAMLRegressor shares with them.
 """
 
 from __future__ import annotations
@@ -34,7 +35,12 @@ from ._inner import (
     use_vmap,
 )
 
-__all__ = ["BaseGradientClassifier", "INNER_LOOP_CONSTRAINTS"]
+__all__ = ["BaseGradientClassifier", "INNER_LOOP_CONSTRAINTS", "InnerLoopEstimator"]
+
+
+def _step_sizes(tensors, inner_lr):
+    """Meta-SGD: a learned step size for every entry of each tensor, from ``inner_lr``."""
+    return nn.ParameterList([nn.Parameter(torch.full_like(t, inner_lr)) for t in tensors])
 
 
 class _MetaNet(nn.Module):
@@ -43,19 +49,19 @@ class _MetaNet(nn.Module):
     The features always run in eval mode: normalisation layers use stored
     statistics or per-sample ones, and dropout is off, so that an output
     never depends on the rest of its batch (and ``vmap`` gives exact
-    meta-gradients).
+    meta-gradients). The classifiers' heads are made per task, so their
+    step sizes have the shapes of a head row and a bias, broadcast over the
+    classes.
     """
 
     def __init__(self, features, n_features, *, inner_lr=None, learn_inner_lr=False):
         super().__init__()
         self.features = features
         self.n_features = int(n_features)
+        self.inner_lrs = None
         if learn_inner_lr:
-            lrs = [torch.full_like(p, inner_lr) for p in features.parameters()]
-            lrs += [torch.full((1, self.n_features), inner_lr), torch.full((1,), inner_lr)]
-            self.inner_lrs = nn.ParameterList([nn.Parameter(t) for t in lrs])
-        else:
-            self.inner_lrs = None
+            head = [torch.empty(1, self.n_features), torch.empty(1)]
+            self.inner_lrs = _step_sizes([*features.parameters(), *head], inner_lr)
 
     def train(self, mode=True):
         super().train(mode)
@@ -78,7 +84,82 @@ INNER_LOOP_CONSTRAINTS = {
 }
 
 
-class BaseGradientClassifier(BaseEpisodicClassifier):
+class InnerLoopEstimator:
+    """What every estimator built on the inner loop shares (mixin).
+
+    MAMLClassifier, ReptileClassifier and MAMLRegressor: how the network is
+    accepted and placed, vmap or a loop, the adapted parameters that
+    ``predict`` uses (``_fast``) and what ``load_params`` means for them.
+    """
+
+    _lr_hint = "lr or inner_lr"
+    # measured with torch 2.14 on the CPU: second-order meta-gradients through
+    # channels-last convolutions and normalisation are 20 % off in float32
+    # (0.9 % in the default layout, against float64) and 1.6x slower
+    _channels_last_ok = False
+
+    def _accept_module(self, module, pretrained):
+        self.pretrained_ = bool(pretrained)
+        name = type(self).__name__
+        if uses_batch_statistics(module):
+            raise ValueError(
+                f"{name} cannot use normalisation layers without stored statistics "
+                "(track_running_stats=False): their outputs depend on the rest of the "
+                "batch, and under vmap their meta-gradients are wrong. Use a backbone "
+                "with per-sample normalisation, such as Conv4Backbone(norm='instance') "
+                "or MLPBackbone(norm='layer')."
+            )
+        if has_batch_norm(module) and not pretrained:
+            raise ValueError(
+                f"{name} runs batch-norm layers with their stored statistics (batch "
+                "statistics would make predictions depend on the batch and give wrong "
+                "meta-gradients under vmap), and this backbone's batch norm is untrained, "
+                "so it would not normalise. Use backbone='auto' (a conv4 with instance "
+                "norm), Conv4Backbone(norm='instance'), MLPBackbone(norm='layer'), or a "
+                "pretrained backbone."
+            )
+
+    def _make_optimizer(self):
+        return torch.optim.Adam(self.module_.parameters(), lr=self.lr)
+
+    def _vectorized(self):
+        """Whether the tasks of a meta-batch go through one vmap call."""
+        return use_vmap(self.vectorize, self.device_, self.module_)
+
+    def _adapt_steps(self):
+        return self.n_inner_steps if self.n_adapt_steps is None else self.n_adapt_steps
+
+    def _store_fast(self, fast, meta, what):
+        """Keep the adapted parameters ``predict`` uses, after checking they are finite."""
+        check_finite(fast, what)
+        self._fast_keys = list(fast)
+        # with no steps a tensor may still be the network's own: copy it, so
+        # that training the network on never changes this model
+        self._fast = [
+            fast[k].clone() if fast[k] is meta.get(k) else fast[k].detach()
+            for k in self._fast_keys
+        ]
+
+    def __sklearn_is_fitted__(self):
+        return "_fast" in vars(self)
+
+    def _after_load_params(self):
+        if self._in_fit():
+            return  # inside fit (LoadInitState): the model is adapted at its end
+        warnings.warn(
+            "load_params changed the meta-learned initialisation; predict still uses "
+            "the model adapted from the previous one. Call partial_fit, or adapt, to "
+            "adapt the new one.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+    @property
+    def _n_features_out(self):
+        return self.module_.n_features
+
+
+class BaseGradientClassifier(InnerLoopEstimator, BaseEpisodicClassifier):
     """Common ground of MAMLClassifier and ReptileClassifier (not for direct use)."""
 
     _parameter_constraints: dict = {
@@ -94,11 +175,6 @@ class BaseGradientClassifier(BaseEpisodicClassifier):
     )
 
     _support_word = "head"
-    _lr_hint = "lr or inner_lr"
-    # measured with torch 2.14 on the CPU: second-order meta-gradients through
-    # channels-last convolutions and normalisation are 20 % off in float32
-    # (0.9 % in the default layout, against float64) and 1.6x slower
-    _channels_last_ok = False
 
     # ---------------------------------------------------------------- network
     def _learns_lr(self):
@@ -117,32 +193,6 @@ class BaseGradientClassifier(BaseEpisodicClassifier):
             features, n_features, inner_lr=self.inner_lr, learn_inner_lr=self._learns_lr()
         )
         return module, pretrained
-
-    def _accept_module(self, module, pretrained):
-        self.pretrained_ = bool(pretrained)
-        name = type(self).__name__
-        if uses_batch_statistics(module):
-            raise ValueError(
-                f"{name} cannot use normalisation layers without stored statistics "
-                "(track_running_stats=False): their outputs depend on the rest of the "
-                "batch, and under vmap their meta-gradients are wrong. Use a backbone "
-                "with per-sample normalisation, such as Conv4Backbone(norm='instance')."
-            )
-        if has_batch_norm(module) and not pretrained:
-            raise ValueError(
-                f"{name} runs batch-norm layers with their stored statistics (batch "
-                "statistics would make predictions depend on the batch and give wrong "
-                "meta-gradients under vmap), and this backbone's batch norm is untrained, "
-                "so it would not normalise. Use backbone='auto' (a conv4 with instance "
-                "norm), Conv4Backbone(norm='instance'), or a pretrained backbone."
-            )
-
-    def _vectorized(self):
-        """Whether the tasks of a meta-batch go through one vmap call."""
-        return use_vmap(self.vectorize, self.device_, self.module_)
-
-    def _adapt_steps(self):
-        return self.n_inner_steps if self.n_adapt_steps is None else self.n_adapt_steps
 
     def _meta_params(self):
         # under the lock: a functional call in another thread swaps them
@@ -248,14 +298,7 @@ class BaseGradientClassifier(BaseEpisodicClassifier):
                 chunks = [(slice(i, i + chunk), min(chunk, n - i) / n) for i in range(0, n, chunk)]
                 start = {**meta, HEAD[0]: weight, HEAD[1]: bias}
                 fast = gradient_steps(loss, start, lrs, steps, first_order=True, chunks=chunks)
-        check_finite(fast, "the data" if first else "this batch")
-        self._fast_keys = list(fast)
-        # with no steps a tensor may still be the network's own: copy it, so
-        # that training the network on never changes this model
-        self._fast = [
-            fast[k].clone() if fast[k] is meta.get(k) else fast[k].detach()
-            for k in self._fast_keys
-        ]
+        self._store_fast(fast, meta, "the data" if first else "this batch")
         self._head_seen = seen
 
     def _fast_params(self):
@@ -282,9 +325,6 @@ class BaseGradientClassifier(BaseEpisodicClassifier):
     def _embed(self, xb):
         return self._engine().embed(self._fast_params(), xb)
 
-    def __sklearn_is_fitted__(self):
-        return "_fast" in vars(self)
-
     def _predictable_classes(self):
         return self.classes_[self._head_seen]
 
@@ -296,18 +336,3 @@ class BaseGradientClassifier(BaseEpisodicClassifier):
         meta = self._meta_params()
         self._fast_keys = [*meta, *self._fast_keys]
         self._fast = [p.detach().clone() for p in meta.values()] + list(self._fast)
-
-    def _after_load_params(self):
-        if self._in_fit():
-            return  # inside fit (LoadInitState): the model is adapted at its end
-        warnings.warn(
-            "load_params changed the meta-learned initialisation; predict still uses "
-            "the model adapted from the previous one. Call partial_fit, or adapt on "
-            "support data, to adapt the new one.",
-            UserWarning,
-            stacklevel=3,
-        )
-
-    @property
-    def _n_features_out(self):
-        return self.module_.n_features

@@ -42,6 +42,7 @@ __all__ = [
     "task_slices",
     "map_tasks",
     "ClassifierTasks",
+    "backward_tasks",
     "RegressionTasks",
     "use_vmap",
 ]
@@ -151,6 +152,24 @@ def map_tasks(task_fn, *batched, vectorize):
     if isinstance(first, tuple):
         return tuple(torch.stack(parts) for parts in zip(*outs))
     return torch.stack(outs)
+
+
+def backward_tasks(task_fn, gather, n_tasks, *, vectorize, chunk_size):
+    """Accumulate into ``.grad`` the gradient of the mean loss over a meta-batch.
+
+    ``gather(sl)`` gives the inputs of the tasks in slice ``sl`` and
+    ``task_fn`` returns one task's loss and outputs. The tasks go through
+    :func:`map_tasks` in chunks (:func:`task_slices`); each chunk's graph is
+    freed by its own backward pass, so memory is bounded by one chunk.
+    Returns the mean loss and the outputs of every task, detached.
+    """
+    losses, outs = [], []
+    for sl in task_slices(n_tasks, vectorize=vectorize, chunk_size=chunk_size):
+        loss, out = map_tasks(task_fn, *gather(sl), vectorize=vectorize)
+        (loss.sum() / n_tasks).backward()
+        losses.append(loss.detach())
+        outs.append(out.detach())
+    return torch.cat(losses).mean(), torch.cat(outs)
 
 
 class ClassifierTasks:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from .._base import StrOptions
 from ._gradient import BaseGradientClassifier
-from ._inner import map_tasks, task_slices
-
-import torch
+from ._inner import backward_tasks
 
 __all__ = ["MAMLClassifier"]
 
@@ -296,37 +294,32 @@ class MAMLClassifier(BaseGradientClassifier):
     def _head_only(self):
         return self.inner_params == "head"
 
-    def _make_optimizer(self):
-        return torch.optim.Adam(self.module_.parameters(), lr=self.lr)
-
     def _meta_backward(self, X_t, s_idx, s_y, q_idx, q_y, n_way, *, vectorize=None):
         """Accumulate the meta-gradient of a meta-batch; its query losses and logits.
 
-        The tasks go through :func:`~sklearn_meta.fewshot._inner.map_tasks`
-        in chunks (``task_chunk_size``); each chunk's graph is freed by its
-        own backward pass, so memory is bounded by one chunk.
+        In chunks of ``task_chunk_size`` tasks, each freed by its own
+        backward pass (:func:`~sklearn_meta.fewshot._inner.backward_tasks`).
         """
         engine = self._engine()
-        vec = self._vectorized() if vectorize is None else vectorize
-        n_tasks = s_idx.shape[0]
-        losses, logits = [], []
-        for sl in task_slices(n_tasks, vectorize=vec, chunk_size=self.task_chunk_size):
-            meta = self._meta_params()
-            lrs = self._lrs(meta)
+        meta = self._meta_params()
+        lrs = self._lrs(meta)
 
-            def one(xs, ys, xq, yq):
-                return engine.query_loss(
-                    meta, lrs, xs, ys, xq, yq, n_way, self.n_inner_steps,
-                    first_order=self.first_order,
-                )
-
-            loss, lg = map_tasks(
-                one, X_t[s_idx[sl]], s_y[sl], X_t[q_idx[sl]], q_y[sl], vectorize=vec
+        def one(xs, ys, xq, yq):
+            return engine.query_loss(
+                meta, lrs, xs, ys, xq, yq, n_way, self.n_inner_steps,
+                first_order=self.first_order,
             )
-            (loss.sum() / n_tasks).backward()
-            losses.append(loss.detach())
-            logits.append(lg.detach())
-        return torch.cat(losses).mean(), torch.cat(logits)
+
+        def gather(sl):
+            return X_t[s_idx[sl]], s_y[sl], X_t[q_idx[sl]], q_y[sl]
+
+        return backward_tasks(
+            one,
+            gather,
+            s_idx.shape[0],
+            vectorize=self._vectorized() if vectorize is None else vectorize,
+            chunk_size=self.task_chunk_size,
+        )
 
     def _meta_update(self, X_t, s_idx, s_y, q_idx, q_y, n_way):
         self.optimizer_.zero_grad(set_to_none=True)

@@ -15,44 +15,33 @@ from .._base import (
     _fit_context,
     fit_guard,
     module_lock,
-    uses_batch_statistics,
 )
 from .._regressor import BaseTorchRegressor
-from ..backbones import Conv4Backbone, MLPBackbone, build_backbone, has_batch_norm
+from ..backbones import Conv4Backbone, MLPBackbone, build_backbone
 from ._base import EpisodicTraining
-from ._gradient import INNER_LOOP_CONSTRAINTS
-from ._inner import RegressionTasks, check_finite, map_tasks, task_slices, use_vmap
+from ._gradient import INNER_LOOP_CONSTRAINTS, InnerLoopEstimator, _MetaNet, _step_sizes
+from ._inner import RegressionTasks, backward_tasks
 
 __all__ = ["MAMLRegressor"]
 
 
-class _RegressionNet(nn.Module):
-    """Features and a one-output head, all meta-learned; always in eval mode."""
+class _RegressionNet(_MetaNet):
+    """Features and a one-output head, all meta-learned (see _MetaNet)."""
 
     def __init__(self, features, n_features, *, inner_lr=None, learn_inner_lr=False):
-        super().__init__()
-        self.features = features
-        self.head = nn.Linear(int(n_features), 1)
-        self.n_features = int(n_features)
+        super().__init__(features, n_features)
+        self.head = nn.Linear(self.n_features, 1)
         if learn_inner_lr:
-            lrs = [torch.full_like(p, inner_lr) for p in self.body_parameters()]
-            self.inner_lrs = nn.ParameterList([nn.Parameter(t) for t in lrs])
-        else:
-            self.inner_lrs = None
+            self.inner_lrs = _step_sizes(self.body_parameters(), inner_lr)
 
     def body_parameters(self):
         return [p for name, p in self.named_parameters() if not name.startswith("inner_lrs")]
-
-    def train(self, mode=True):
-        super().train(mode)
-        self.features.eval()
-        return self
 
     def forward(self, x):
         return self.head(self.features(x))
 
 
-class MAMLRegressor(EpisodicTraining, BaseTorchRegressor):
+class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
     """MAML for regression: an initialisation that fits a new task in a few steps.
 
     The rows of ``X`` belong to tasks named by ``groups`` (scikit-learn's
@@ -199,11 +188,6 @@ class MAMLRegressor(EpisodicTraining, BaseTorchRegressor):
     _support_word = "task model"
     _class_word = "group"
     _train_score_key = None
-    _lr_hint = "lr or inner_lr"
-    # measured with torch 2.14 on the CPU: second-order meta-gradients through
-    # channels-last convolutions and normalisation are 20 % off in float32
-    # (0.9 % in the default layout, against float64) and 1.6x slower
-    _channels_last_ok = False
 
     def __init__(
         self,
@@ -263,34 +247,11 @@ class MAMLRegressor(EpisodicTraining, BaseTorchRegressor):
         )
         return module, pretrained
 
-    def _accept_module(self, module, pretrained):
-        self.pretrained_ = bool(pretrained)
-        if uses_batch_statistics(module):
-            raise ValueError(
-                "MAMLRegressor cannot use normalisation layers without stored statistics "
-                "(track_running_stats=False): their outputs depend on the rest of the "
-                "batch, and under vmap their meta-gradients are wrong. Use a backbone with "
-                "per-sample normalisation, such as MLPBackbone(norm='layer')."
-            )
-        if has_batch_norm(module) and not pretrained:
-            raise ValueError(
-                "MAMLRegressor runs batch-norm layers with their stored statistics, and "
-                "this backbone's batch norm is untrained. Use backbone='auto', "
-                "MLPBackbone(norm='layer'), Conv4Backbone(norm='instance'), or a pretrained "
-                "backbone."
-            )
-
-    def _make_optimizer(self):
-        return torch.optim.Adam(self.module_.parameters(), lr=self.lr)
-
     def _episode_way(self):
         return 1
 
     def _unit_word(self):
         return "meta-updates"
-
-    def _vectorized(self):
-        return use_vmap(self.vectorize, self.device_, self.module_)
 
     def _engine(self):
         body = self.module_
@@ -432,26 +393,24 @@ class MAMLRegressor(EpisodicTraining, BaseTorchRegressor):
     def _meta_backward(self, X_t, y_t, s_idx, q_idx, *, vectorize=None):
         """Accumulate the meta-gradient of a meta-batch of tasks; their losses and predictions."""
         engine = self._engine()
-        vec = self._vectorized() if vectorize is None else vectorize
-        n_tasks = s_idx.shape[0]
-        losses, preds = [], []
-        for sl in task_slices(n_tasks, vectorize=vec, chunk_size=self.task_chunk_size):
-            meta = self._meta_params()
-            lrs = self._lrs(meta)
+        meta = self._meta_params()
+        lrs = self._lrs(meta)
 
-            def one(xs, ys, xq, yq):
-                return engine.query_loss(
-                    meta, lrs, xs, ys, xq, yq, self.n_inner_steps, first_order=self.first_order
-                )
-
-            loss, pred = map_tasks(
-                one, X_t[s_idx[sl]], y_t[s_idx[sl]], X_t[q_idx[sl]], y_t[q_idx[sl]],
-                vectorize=vec,
+        def one(xs, ys, xq, yq):
+            return engine.query_loss(
+                meta, lrs, xs, ys, xq, yq, self.n_inner_steps, first_order=self.first_order
             )
-            (loss.sum() / n_tasks).backward()
-            losses.append(loss.detach())
-            preds.append(pred.detach())
-        return torch.cat(losses).mean(), torch.cat(preds)
+
+        def gather(sl):
+            return X_t[s_idx[sl]], y_t[s_idx[sl]], X_t[q_idx[sl]], y_t[q_idx[sl]]
+
+        return backward_tasks(
+            one,
+            gather,
+            s_idx.shape[0],
+            vectorize=self._vectorized() if vectorize is None else vectorize,
+            chunk_size=self.task_chunk_size,
+        )
 
     def _meta_update(self, data, s_idx, s_y, q_idx, q_y, n_way):
         X_t, y_t = data
@@ -464,20 +423,14 @@ class MAMLRegressor(EpisodicTraining, BaseTorchRegressor):
     def _set_support(self, X_t, y_t):
         """The initialisation adapted to ``(X_t, y_t)`` by ``n_adapt_steps`` full-batch steps."""
         meta = {k: p.detach() for k, p in self._meta_params().items()}
-        steps = self.n_inner_steps if self.n_adapt_steps is None else self.n_adapt_steps
         n, chunk = X_t.shape[0], int(self.batch_size)
         chunks = [(slice(i, i + chunk), min(chunk, n - i) / n) for i in range(0, n, chunk)]
         with torch.no_grad():
             fast = self._engine().adapt(
-                meta, self._lrs(meta, detach=True), X_t, y_t, steps, first_order=True,
-                chunks=chunks,
+                meta, self._lrs(meta, detach=True), X_t, y_t, self._adapt_steps(),
+                first_order=True, chunks=chunks,
             )
-        check_finite(fast, "the data")
-        self._fast_keys = list(fast)
-        # with no steps the tensors are still the network's own: copy them
-        self._fast = [
-            fast[k].clone() if fast[k] is meta[k] else fast[k].detach() for k in self._fast_keys
-        ]
+        self._store_fast(fast, meta, "the data")
 
     def adapt(self, X, y):
         """A new estimator fitted to one new task from a few of its rows.
@@ -534,27 +487,9 @@ class MAMLRegressor(EpisodicTraining, BaseTorchRegressor):
             }
             return torch.func.functional_call(self.module_.features, (feats, buffers), (xb,))
 
-    def __sklearn_is_fitted__(self):
-        return "_fast" in vars(self)
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         # a few gradient steps from a meta-learned start: not a strong learner
         # of an arbitrary single regression problem
         tags.regressor_tags.poor_score = True
         return tags
-
-    def _after_load_params(self):
-        if self._in_fit():
-            return
-        warnings.warn(
-            "load_params changed the meta-learned initialisation; predict still uses "
-            "the model adapted from the previous one. Call partial_fit, or adapt, to "
-            "adapt the new one.",
-            UserWarning,
-            stacklevel=3,
-        )
-
-    @property
-    def _n_features_out(self):
-        return self.module_.n_features
