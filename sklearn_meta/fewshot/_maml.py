@@ -125,7 +125,7 @@ class MAMLClassifier(BaseGradientClassifier):
         Class labels.
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when ``X`` was a DataFrame with string column names.
     input_shape_ : tuple
         Shape of one sample as the network receives it.

@@ -137,7 +137,7 @@ class DomainAdaptedClassifier(_MinibatchTrainer, BaseTorchClassifier):
         Class labels (never the ``-1`` of unlabelled rows).
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when ``X`` was a DataFrame with string column names.
     input_shape_ : tuple
         Shape of one sample as the network receives it.

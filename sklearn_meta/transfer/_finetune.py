@@ -122,7 +122,7 @@ class FineTuneClassifier(_MinibatchTrainer, BaseTorchClassifier):
         Class labels.
     n_features_in_ : int
         Number of features seen in ``fit`` (for N-D images, ``C * H * W``).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when ``X`` was a DataFrame with string column names.
     input_shape_ : tuple
         Shape of one sample as the network receives it.
