@@ -5,7 +5,7 @@ import inspect
 import pytest
 
 import sklearn_meta
-from sklearn_meta import backbones, datasets, model_selection
+from sklearn_meta import backbones, datasets, model_selection, plotting
 
 numpydoc_validate = pytest.importorskip("numpydoc.validate")
 
@@ -36,6 +36,10 @@ PUBLIC = [
     datasets.load_omniglot_oneshot_runs,
     datasets.load_mini_imagenet,
     datasets.make_sinusoids,
+    plotting.TrainingCurveDisplay,
+    plotting.EmbeddingDisplay,
+    plotting.ShotCurveDisplay,
+    plotting.EpisodeDisplay,
 ]
 
 
