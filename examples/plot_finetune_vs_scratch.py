@@ -1,7 +1,7 @@
 """
-==========================================
+============================================
 Fine-tuning a pretrained network vs scratch
-==========================================
+============================================
 
 :class:`~sklearn_meta.FineTuneClassifier` trains a network the ordinary
 supervised way. Here one is first trained on the 136 characters of Omniglot's
