@@ -53,7 +53,16 @@ default_role = "literal"
 
 # API reference: one page per public object, from the numpydoc docstrings.
 autosummary_generate = True
-autodoc_default_options = {"members": False, "inherited-members": False}
+# scikit-learn's metadata-routing and set_output helpers are documented by
+# scikit-learn (their docstrings point into its own site).
+autodoc_default_options = {
+    "exclude-members": ",".join(
+        ["get_metadata_routing", "set_output"]
+        + [f"set_{m}_request" for m in (
+            "fit", "partial_fit", "predict", "predict_proba", "score", "transform", "split"
+        )]
+    )
+}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_validation_checks = set()

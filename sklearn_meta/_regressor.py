@@ -56,5 +56,29 @@ class BaseTorchRegressor(RegressorMixin, BaseTorchEstimator):
         X = self._validate_X(X, reset=False)
         return self._batched(self._values_fn(), X)
 
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination R² of ``predict(X)`` against ``y``.
+
+        As scikit-learn's regressors score: 1 is a perfect fit, 0 is what
+        always predicting the mean of ``y`` gives, and it can be negative.
+        For a meta-learned regressor this scores the fitted model itself; to
+        score how well it adapts to new tasks, adapt it to each task first.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Test samples.
+        y : array-like of shape (n_samples,)
+            True values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        float
+            R² of the predictions.
+        """
+        return super().score(X, y, sample_weight=sample_weight)
+
     def _values_fn(self):  # pragma: no cover - abstract
         raise NotImplementedError
