@@ -15,6 +15,8 @@ to different places, and the classes of the target blur; CDAN+E (Long et al.
 domains apart, class by class.
 """
 
+# sphinx_gallery_thumbnail_number = 2
+
 # %%
 # The data
 # --------

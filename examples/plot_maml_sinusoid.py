@@ -15,6 +15,8 @@ takes groups; ``adapt`` returns a new regressor fitted to the ten points,
 and ``n_adapt_steps`` says how many gradient steps it takes.
 """
 
+# sphinx_gallery_thumbnail_number = 2
+
 # %%
 # Meta-training
 # -------------

@@ -41,9 +41,14 @@ clf = ProtoNetClassifier(
 new = load_omniglot("small2", disjoint_from="small1")
 rng = np.random.default_rng(3)
 chosen = rng.choice(np.unique(new.target), size=5, replace=False)
-names = np.array(
-    [f"{a.split('_')[0]} {c[-2:]}" for a, c in (n.split("/") for n in new.target_names)]
-)
+
+
+def short(name):  # "Japanese_(katakana)/character19" -> "Japanese 19"
+    alphabet, character = name.split("/")
+    return f"{alphabet.split('_')[0]} {character[-2:]}"
+
+
+names = np.array([short(n) for n in new.target_names])
 support, query = [], []
 for c in chosen:
     rows = rng.permutation(np.flatnonzero(new.target == c))
