@@ -28,11 +28,11 @@ matplotlib.use("Agg")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import sklearn_meta  # noqa: E402
+import sklearn_meta
 
 project = "sklearn_meta"
 author = "sklearn_meta developers"
-copyright = "2026, sklearn_meta developers"  # noqa: A001
+copyright = "2026, sklearn_meta developers"
 version = release = sklearn_meta.__version__
 
 extensions = [
@@ -58,9 +58,18 @@ autosummary_generate = True
 autodoc_default_options = {
     "exclude-members": ",".join(
         ["get_metadata_routing", "set_output"]
-        + [f"set_{m}_request" for m in (
-            "fit", "partial_fit", "predict", "predict_proba", "score", "transform", "split"
-        )]
+        + [
+            f"set_{m}_request"
+            for m in (
+                "fit",
+                "partial_fit",
+                "predict",
+                "predict_proba",
+                "score",
+                "transform",
+                "split",
+            )
+        ]
     )
 }
 numpydoc_show_class_members = False

@@ -34,7 +34,10 @@ X = np.concatenate([X_source, X_target])
 y = np.concatenate([y_source, np.full(len(X_target), -1)])  # -1: unlabelled target
 
 fig, axes = plt.subplots(1, 2, figsize=(5, 2.6), layout="constrained")
-for ax, image, title in ((axes[0], X_source[0], "source"), (axes[1], X_target[0], "target")):
+for ax, image, title in (
+    (axes[0], X_source[0], "source"),
+    (axes[1], X_target[0], "target"),
+):
     ax.imshow(image.reshape(8, 8), cmap="gray_r")
     ax.set_title(title)
     ax.set_axis_off()
@@ -51,8 +54,11 @@ entropy = make_da_scorer("entropy")
 fitted = {}
 for method in (None, "cdan+e"):
     clf = DomainAdaptedClassifier(
-        backbone=Conv4Backbone(channels=32), input_shape=(1, 8, 8), method=method,
-        max_epochs=30, random_state=0,
+        backbone=Conv4Backbone(channels=32),
+        input_shape=(1, 8, 8),
+        method=method,
+        max_epochs=30,
+        random_state=0,
     ).fit(X, y)
     fitted[method or "source only"] = clf
     print(

@@ -28,8 +28,12 @@ from sklearn_meta.plotting import TrainingCurveDisplay
 
 X_source, y_source = load_omniglot("small1", return_X_y=True)
 source = FineTuneClassifier(
-    backbone=Conv4Backbone(channels=32), input_shape=(1, 28, 28), max_epochs=10,
-    lr=3e-3, early_stopping=False, random_state=0,
+    backbone=Conv4Backbone(channels=32),
+    input_shape=(1, 28, 28),
+    max_epochs=10,
+    lr=3e-3,
+    early_stopping=False,
+    random_state=0,
 ).fit(X_source, y_source)
 print(f"source training accuracy: {source.score(X_source, y_source):.3f}")
 
@@ -50,11 +54,19 @@ def train_rows(n_per_class):
     return np.concatenate([rows[:n_per_class] for rows in order.values()])
 
 
-common = dict(input_shape=(1, 28, 28), max_epochs=30, lr=3e-3, batch_size=20,
-              early_stopping=False, random_state=0)
+common = {
+    "input_shape": (1, 28, 28),
+    "max_epochs": 30,
+    "lr": 3e-3,
+    "batch_size": 20,
+    "early_stopping": False,
+    "random_state": 0,
+}
 models = {
     "fine-tuned": lambda: FineTuneClassifier(backbone=source, **common),
-    "from scratch": lambda: FineTuneClassifier(backbone=Conv4Backbone(channels=32), **common),
+    "from scratch": lambda: FineTuneClassifier(
+        backbone=Conv4Backbone(channels=32), **common
+    ),
 }
 
 # %%
@@ -78,7 +90,11 @@ for name, make in models.items():
     TrainingCurveDisplay.from_estimator(clf, metric="loss", ax=ax_loss, name=name)
     epochs = np.arange(1, len(held_out) + 1)
     TrainingCurveDisplay(
-        epochs, {"held-out": np.array(held_out)}, xlabel="epoch", ylabel="accuracy", name=name
+        epochs,
+        {"held-out": np.array(held_out)},
+        xlabel="epoch",
+        ylabel="accuracy",
+        name=name,
     ).plot(ax=ax_acc)
     print(f"{name}: held-out accuracy after {len(epochs)} epochs {held_out[-1]:.3f}")
 ax_loss.set_title("training loss (100 images)")

@@ -52,7 +52,13 @@ grid = np.linspace(-5, 5, 200).reshape(-1, 1)
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharey=True, layout="constrained")
 for k, ax in enumerate(axes):
     rows = task == k
-    ax.plot(grid, amplitude[k] * np.sin(grid - phase[k]), color="0.7", lw=4, label="true wave")
+    ax.plot(
+        grid,
+        amplitude[k] * np.sin(grid - phase[k]),
+        color="0.7",
+        lw=4,
+        label="true wave",
+    )
     for steps, style in ((0, ":"), (1, "--"), (10, "-")):
         fitted = reg.set_params(n_adapt_steps=steps).adapt(X_new[rows], y_new[rows])
         ax.plot(grid, fitted.predict(grid), style, label=f"after {steps} step(s)")
@@ -76,7 +82,9 @@ for steps in steps_list:
     for k in range(100):
         rows = np.flatnonzero(task == k)
         fitted = reg.adapt(X_test[rows[:10]], y_test[rows[:10]])
-        errors.append(np.mean((fitted.predict(X_test[rows[10:]]) - y_test[rows[10:]]) ** 2))
+        errors.append(
+            np.mean((fitted.predict(X_test[rows[10:]]) - y_test[rows[10:]]) ** 2)
+        )
     mse.append((np.mean(errors), 1.96 * np.std(errors) / np.sqrt(len(errors))))
 mean, ci = np.array(mse).T
 

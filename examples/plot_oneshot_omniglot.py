@@ -29,8 +29,13 @@ from sklearn_meta.plotting import EpisodeDisplay, ShotCurveDisplay
 
 X, y = load_omniglot("small1", return_X_y=True)
 clf = ProtoNetClassifier(
-    backbone=Conv4Backbone(channels=32), n_way=20, n_shot=1, n_query=5,
-    input_shape=(1, 28, 28), max_iter=300, random_state=0,
+    backbone=Conv4Backbone(channels=32),
+    n_way=20,
+    n_shot=1,
+    n_query=5,
+    input_shape=(1, 28, 28),
+    max_iter=300,
+    random_state=0,
 ).fit(X, y)
 
 # %%
