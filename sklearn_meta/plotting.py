@@ -6,7 +6,8 @@ The displays follow scikit-learn's visualisation API (as in
 attributes and calls ``plot``; ``plot`` draws it on a matplotlib ``Axes`` (or
 ``Figure``), keeps the artists (``ax_``, ``figure_``, ``lines_``, ...) and
 returns the display, so a picture can be redrawn or overlaid on another
-without computing again.
+without computing again. The constructors only store what they are given;
+``plot`` checks it.
 
 * :class:`TrainingCurveDisplay`: loss or accuracy per epoch or meta-update,
   from ``history_``;
@@ -18,6 +19,11 @@ without computing again.
 * :class:`EpisodeDisplay`: the support and query images of an episode, with
   the predicted labels.
 
+Style keyword arguments are matplotlib's, aliases included (``c``/``color``,
+``lw``/``linewidth``, ...); they override the displays' defaults. The lines
+of :class:`TrainingCurveDisplay` and :class:`ShotCurveDisplay` are kept in a
+dict, ``lines_``, by what each line shows (the curve, or the ``n_way``).
+
 matplotlib is an optional dependency (``pip install "sklearn-meta[plot]"``);
 this module imports without it and the displays say how to install it when
 they need it.
@@ -26,13 +32,14 @@ they need it.
 from __future__ import annotations
 
 import math
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import is_regressor
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._base import _normalise_input_shape
 
@@ -64,6 +71,34 @@ def _pyplot(caller):
     return plt
 
 
+def _style(kwargs, artist):
+    """``kwargs`` with matplotlib's aliases replaced by the full property names.
+
+    ``artist`` is ``"line"`` or ``"collection"``; giving a property twice
+    (``c`` and ``color``) raises matplotlib's TypeError.
+    """
+    from matplotlib.cbook import normalize_kwargs
+    from matplotlib.collections import Collection
+    from matplotlib.lines import Line2D
+
+    return normalize_kwargs(
+        dict(kwargs or {}), Line2D if artist == "line" else Collection
+    )
+
+
+def _name_from_label(name, kwargs):
+    """The legend name: ``label`` in ``kwargs`` (popped) is taken as ``name``."""
+    if "label" not in kwargs:
+        return name
+    label = kwargs.pop("label")
+    if name is not None:
+        raise ValueError(
+            f"Got both name={name!r} and label={label!r}. Each line is labelled "
+            "'<name> <curve>': pass the name once, as name=."
+        )
+    return None if label is None else str(label)
+
+
 def _last_step(estimator):
     """The final estimator of (nested) Pipelines."""
     while isinstance(estimator, Pipeline):
@@ -77,6 +112,20 @@ def _is_ours(estimator):
 
 def _is_number(value):
     return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _to_float(value):
+    """A history value as a float (numbers, numpy and torch scalars); else NaN."""
+    if _is_number(value):
+        return float(value)
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "ndim", None) == 0:
+        try:
+            value = item()  # a 0-d numpy array or torch tensor
+        except (TypeError, ValueError, RuntimeError):
+            return np.nan
+        return float(value) if _is_number(value) else np.nan
+    return np.nan
 
 
 def _num_rows(X):
@@ -99,6 +148,22 @@ _METRIC_KEYS = {
     "score": ("train_acc", "valid_acc"),
     "acc": ("train_acc", "valid_acc"),
 }
+# bookkeeping of the history rows: numbers, but not curves worth drawing
+_NOT_CURVES = frozenset(
+    {
+        "batches",
+        "dur",
+        "epoch",
+        "epoch_complete",
+        "epoch_data",
+        "iter",
+        "n_frozen",
+        "train_batch_count",
+        "train_samples",
+        "valid_batch_count",
+        "valid_samples",
+    }
+)
 
 
 def _curve_label(key):
@@ -109,39 +174,67 @@ def _curve_label(key):
     return key
 
 
-def _history_curves(rows, metric, *, score_label="accuracy", owner="The history"):
+def _history_rows(history):
+    """The rows of a history: a list of dicts, or a DataFrame's records."""
+    if hasattr(history, "to_dict") and hasattr(history, "columns"):
+        return history.to_dict("records")  # a pandas DataFrame, a row per epoch
+    try:
+        return [dict(row) for row in history]
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            "history must be a list of dicts (an estimator's history_, a skorch "
+            "net's history) or a pandas DataFrame with a row per epoch; got "
+            f"{type(history).__name__}."
+        ) from exc
+
+
+def _metric_keys(rows):
+    """Keys of the rows that hold a curve: finite numbers, not bookkeeping."""
+    return sorted(
+        {
+            key
+            for row in rows
+            for key, value in row.items()
+            if isinstance(key, str)
+            and key not in _NOT_CURVES
+            and not key.endswith("_best")
+            and np.isfinite(_to_float(value))
+        }
+    )
+
+
+def _history_curves(rows, metric, *, score_label="accuracy", owner="the history"):
     """``(x, curves, xlabel, ylabel)`` of ``metric`` in history rows."""
     if not isinstance(metric, str):
         raise TypeError(f"metric must be a string; got {metric!r}.")
     if not rows:
         raise ValueError(
-            f"{owner} is empty: nothing was trained, so there is no curve to draw "
-            "(an estimator with backbone='identity' has no weights to train)."
+            f"{owner[:1].upper() + owner[1:]} is empty: nothing was trained, so "
+            "there is no curve to draw (an estimator with backbone='identity' has "
+            "no weights to train)."
         )
     keys = _METRIC_KEYS.get(metric, (metric,))
     present = [k for k in keys if any(k in row for row in rows)]
     if not present:
-        available = sorted({k for row in rows for k, v in row.items() if _is_number(v)})
         raise ValueError(
             f"metric={metric!r} needs {' or '.join(keys)} in the history, which "
-            f"{owner[0].lower() + owner[1:]} lacks. Keys available: {available}. "
-            "Pass metric='loss', 'score' or one of these keys."
+            f"{owner} lacks. Keys available: {_metric_keys(rows)}. Pass "
+            "metric='loss', 'score' or one of these keys."
         )
     episodic = any("iter" in row for row in rows)
     xkey, xlabel = ("iter", "meta-update") if episodic else ("epoch", "epoch")
     x = np.array(
         [
-            float(row[xkey])
-            if _is_number(row.get(xkey))
-            else (np.nan if episodic else i + 1)
+            _to_float(row[xkey]) if xkey in row else (np.nan if episodic else i + 1)
             for i, row in enumerate(rows)
         ],
         dtype=np.float64,
     )
+    if not episodic:  # rows without an epoch number are counted
+        x = np.where(np.isnan(x), np.arange(1, len(rows) + 1), x)
     curves = {
         _curve_label(k): np.array(
-            [float(row[k]) if _is_number(row.get(k)) else np.nan for row in rows],
-            dtype=np.float64,
+            [_to_float(row.get(k)) for row in rows], dtype=np.float64
         )
         for k in present
     }
@@ -149,6 +242,24 @@ def _history_curves(rows, metric, *, score_label="accuracy", owner="The history"
         metric, metric
     )
     return x, curves, xlabel, ylabel
+
+
+def _fitted_search_estimator(estimator, caller):
+    """``best_estimator_`` of a fitted search; an error that says what to pass."""
+    is_search = hasattr(estimator, "estimator") and (
+        hasattr(estimator, "param_grid") or hasattr(estimator, "param_distributions")
+    )
+    if not is_search:
+        return estimator
+    if hasattr(estimator, "best_estimator_"):
+        return estimator.best_estimator_
+    check_is_fitted(estimator)
+    raise ValueError(
+        f"{caller} draws the history_ of one fitted estimator; this "
+        f"{type(estimator).__name__} was fitted with refit=False, so it keeps none. "
+        "Fit it with refit=True and pass it (or its best_estimator_), or fit the "
+        "estimator with the best_params_ and pass that."
+    )
 
 
 class TrainingCurveDisplay:
@@ -184,7 +295,8 @@ class TrainingCurveDisplay:
     Attributes
     ----------
     lines_ : dict of str to matplotlib Line2D
-        The line of each curve, by the keys of ``curves``.
+        The line of each curve drawn, by the keys of ``curves`` (a curve
+        without any finite value is left out, with a warning).
     ax_ : matplotlib Axes
         The axes drawn on.
     figure_ : matplotlib Figure
@@ -227,7 +339,8 @@ class TrainingCurveDisplay:
         it with another line style (validation dashed), so that curves of
         several estimators overlaid on one ``ax`` stay apart. Rows without a
         value are skipped: each line holds the rows where its curve is
-        finite. Short curves (30 points or fewer) get point markers.
+        finite, and a curve without any finite value is not drawn (with a
+        warning). Short curves (30 points or fewer) get point markers.
 
         Parameters
         ----------
@@ -236,8 +349,9 @@ class TrainingCurveDisplay:
         name : str, default=None
             Name in the legend; ``None`` uses the display's ``name``.
         **kwargs : dict
-            Passed to :meth:`matplotlib.axes.Axes.plot` for every curve
-            (``color`` then applies to all of them).
+            Passed to :meth:`matplotlib.axes.Axes.plot` for every curve,
+            overriding the defaults (``color`` or ``c`` then applies to all
+            of them). ``label`` is taken as ``name``.
 
         Returns
         -------
@@ -247,6 +361,9 @@ class TrainingCurveDisplay:
         plt = _pyplot(f"{type(self).__name__}.plot")
         from matplotlib.ticker import MaxNLocator
 
+        kwargs = _style(kwargs, "line")
+        name = _name_from_label(name, kwargs)
+        name = self.name if name is None else name
         x = np.asarray(self.x, dtype=np.float64)
         if x.ndim != 1:
             raise ValueError(f"x must be 1-D; got shape {x.shape}.")
@@ -258,22 +375,33 @@ class TrainingCurveDisplay:
                     f"Curve {label!r} has shape {values.shape} but x has shape "
                     f"{x.shape}: give one value per row."
                 )
-            curves[label] = values
+            keep = np.isfinite(values) & np.isfinite(x)
+            if not keep.any():
+                warnings.warn(
+                    f"Curve {label!r} has no finite value (at a finite x); it is "
+                    "not drawn.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                continue
+            curves[label] = values, keep
         if not curves:
-            raise ValueError("curves is empty: give at least one curve to draw.")
+            raise ValueError(
+                "There is no curve to draw: give at least one curve with a finite "
+                "value."
+            )
         if ax is None:
             _, ax = plt.subplots()
-        name = self.name if name is None else name
         styles = ["-", "--", ":", "-."]
         lines, color = {}, None
-        for i, (label, values) in enumerate(curves.items()):
-            keep = np.isfinite(values) & np.isfinite(x)
-            style = {"label": f"{name} {label}" if name else str(label)}
-            if "linestyle" not in kwargs and "ls" not in kwargs:
-                style["linestyle"] = "--" if label == "validation" else styles[i % 4]
-            if color is not None and "color" not in kwargs and "c" not in kwargs:
+        for i, (label, (values, keep)) in enumerate(curves.items()):
+            style = {
+                "label": f"{name} {label}" if name else str(label),
+                "linestyle": "--" if label == "validation" else styles[i % 4],
+            }
+            if color is not None:
                 style["color"] = color
-            if keep.sum() <= 30 and "marker" not in kwargs:
+            if keep.sum() <= 30:
                 style.update(marker="o", markersize=3)
             (line,) = ax.plot(x[keep], values[keep], **{**style, **kwargs})
             color = line.get_color() if color is None else color
@@ -291,9 +419,10 @@ class TrainingCurveDisplay:
 
         Parameters
         ----------
-        history : list of dict
-            History rows, such as an estimator's ``history_`` or a skorch
-            net's ``history``.
+        history : list of dict or pandas DataFrame
+            History rows, such as an estimator's ``history_``, a skorch
+            net's ``history``, or a DataFrame with a row per epoch. Values
+            may be numbers or 0-d numpy arrays or torch tensors.
         metric : str, default="loss"
             ``"loss"``: ``train_loss`` and ``valid_loss``; ``"score"`` (or
             ``"acc"``): ``train_acc`` and ``valid_acc``; any other string:
@@ -311,7 +440,8 @@ class TrainingCurveDisplay:
             The display, drawn.
         """
         _check_matplotlib(f"{cls.__name__}.from_history")
-        x, curves, xlabel, ylabel = _history_curves([dict(r) for r in history], metric)
+        name = _name_from_label(name, kwargs)
+        x, curves, xlabel, ylabel = _history_curves(_history_rows(history), metric)
         return cls(x, curves, xlabel, ylabel, name=name).plot(ax=ax, **kwargs)
 
     @classmethod
@@ -322,6 +452,8 @@ class TrainingCurveDisplay:
         ----------
         estimator : fitted sklearn_meta estimator, or a Pipeline ending in one
             Its ``history_`` is drawn (a skorch net's ``history`` works too).
+            A fitted ``GridSearchCV`` (or other search) gives that of its
+            ``best_estimator_``.
         metric : str, default="loss"
             ``"loss"``: ``train_loss`` and ``valid_loss``; ``"score"`` (or
             ``"acc"``): ``train_acc`` and ``valid_acc``; any other string:
@@ -342,10 +474,13 @@ class TrainingCurveDisplay:
         ------
         ValueError
             When the history is empty or lacks ``metric``; the message lists
-            the keys it has.
+            the keys that hold curves.
         """
         _check_matplotlib(f"{cls.__name__}.from_estimator")
-        final = _last_step(estimator)
+        name = _name_from_label(name, kwargs)
+        final = _last_step(
+            _fitted_search_estimator(_last_step(estimator), cls.__name__)
+        )
         history = getattr(final, "history_", None)
         if history is None and isinstance(getattr(final, "history", None), list):
             history = final.history  # a skorch net
@@ -356,12 +491,11 @@ class TrainingCurveDisplay:
                 f"{cls.__name__} draws the history_ of a fitted sklearn_meta estimator "
                 f"(or of a Pipeline ending in one); {type(final).__name__} has none."
             )
-        owner = f"{type(final).__name__}'s history_"
         x, curves, xlabel, ylabel = _history_curves(
-            [dict(r) for r in history],
+            _history_rows(history),
             metric,
             score_label="score" if is_regressor(final) else "accuracy",
-            owner=owner,
+            owner=f"{type(final).__name__}'s history_",
         )
         name = type(final).__name__ if name is None else name
         return cls(x, curves, xlabel, ylabel, name=name).plot(ax=ax, **kwargs)
@@ -381,6 +515,8 @@ def _reduce(Z, method, random_state):
         raise ValueError(
             f"The embedding must be 2-D, (n_samples, n_features); got shape {Z.shape}."
         )
+    if len(Z) == 0:
+        raise ValueError("The embedding has no rows: there is no point to draw.")
     Z = Z.reshape(len(Z), -1)
     if Z.shape[1] < 2:
         raise ValueError(
@@ -405,12 +541,37 @@ def _reduce(Z, method, random_state):
     return tsne.fit_transform(Z), method
 
 
+def _as_labels(values, name):
+    """``values`` as a 1-D array; a column vector ``(n, 1)`` is raveled."""
+    values = np.asarray(values)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = column_or_1d(values)
+    if values.ndim != 1:
+        raise ValueError(
+            f"{name} must be 1-D, one value per row; got shape {values.shape}."
+        )
+    return values
+
+
+def _is_missing(value):
+    """None, NaN, pandas' NA or NaT."""
+    if value is None:
+        return True
+    if isinstance(value, (float, np.floating)):
+        return bool(np.isnan(value))
+    return type(value).__name__ in ("NAType", "NaTType")
+
+
 def _unlabelled_mask(y):
-    """Rows whose label is the integer -1 (scikit-learn's unlabelled marker)."""
-    if y.dtype.kind in "iuf":
+    """Rows without a class: the integer -1 (scikit-learn's marker) or missing."""
+    if y.dtype.kind in "iu":
         return y == -1
+    if y.dtype.kind == "f":
+        return (y == -1) | np.isnan(y)
     if y.dtype == object:
-        return np.array([_is_number(v) and v == -1 for v in y], dtype=bool)
+        return np.array(
+            [_is_missing(v) or (_is_number(v) and v == -1) for v in y], dtype=bool
+        )
     return np.zeros(len(y), dtype=bool)
 
 
@@ -432,14 +593,38 @@ def _domain_labels(domains):
     return sources + targets, labels
 
 
-def _class_colors(n_classes):
+def _class_colors(n_classes, cmap=None):
+    """One colour per class: tab10, tab20 or turbo, or from ``cmap``."""
     from matplotlib import colormaps
+    from matplotlib.colors import ListedColormap
 
+    if cmap is not None:
+        cmap = colormaps.get_cmap(cmap)
+        if isinstance(cmap, ListedColormap) and n_classes <= cmap.N < 256:
+            return cmap(np.arange(n_classes))  # a qualitative map: its own colours
+        return cmap(np.linspace(0.0, 1.0, n_classes))
     if n_classes <= 10:
         return colormaps["tab10"](np.arange(n_classes))
     if n_classes <= 20:
         return colormaps["tab20"](np.arange(n_classes))
     return colormaps["turbo"](np.linspace(0.05, 0.95, n_classes))
+
+
+def _root_figure(ax):
+    try:
+        return ax.get_figure(root=True)
+    except TypeError:  # matplotlib < 3.10: no subfigures to see through
+        figure = ax.figure
+        while hasattr(figure, "_parent"):
+            figure = figure._parent
+        return figure
+
+
+def _room_outside(ax):
+    """Whether the layout of ``ax``'s figure makes room for a legend beside it."""
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    return isinstance(_root_figure(ax).get_layout_engine(), ConstrainedLayoutEngine)
 
 
 class EmbeddingDisplay:
@@ -449,17 +634,18 @@ class EmbeddingDisplay:
     learned features of any sklearn_meta estimator) and projects them to two
     dimensions with PCA or t-SNE; :meth:`from_embedding` does the same for
     features you computed. Points are coloured by class, rows with
-    ``y == -1`` (unlabelled, as in domain adaptation) are grey, and with
-    ``sample_domain`` each domain gets its own marker. Drawing two displays
-    on two axes of one figure compares a model before and after training
-    or adaptation.
+    ``y == -1`` or a missing label (NaN, None; unlabelled, as in domain
+    adaptation) are grey, and with ``sample_domain`` each domain gets its
+    own marker. Drawing two displays on two axes of one figure compares a
+    model before and after training or adaptation.
 
     Parameters
     ----------
     embedding : array-like of shape (n_samples, 2)
         The 2-D coordinates to draw.
     y : array-like of shape (n_samples,), default=None
-        Class of each point (colour); ``-1`` marks unlabelled rows.
+        Class of each point (colour); ``-1`` or a missing value (NaN,
+        None) marks unlabelled rows.
     sample_domain : array-like of shape (n_samples,), default=None
         Domain of each point (marker). With sklearn_meta's convention
         (positive ints for source domains, negative for target ones, as
@@ -519,13 +705,22 @@ class EmbeddingDisplay:
         name : str, default=None
             Title of the axes (``"before"``, ``"after"``, ...).
         legend : bool, default=True
-            Draw the legend of classes and domains, right of the axes.
+            Draw the legend of classes and domains: right of the axes when
+            the display makes its figure or the figure has
+            ``layout="constrained"`` (which makes room for it), else inside
+            the axes where it hides the fewest points, in small type, in
+            columns when it has many entries.
         max_legend_classes : int, default=20
             Most classes listed in the legend; the rest are counted in a
             last entry.
         **kwargs : dict
             Passed to :meth:`matplotlib.axes.Axes.scatter` (``s``,
-            ``alpha``, ...).
+            ``alpha``, ``edgecolor``, ``linewidth``, ...), overriding the
+            defaults. The colour shows the class: with ``y``, ``cmap``
+            chooses the class colours and ``c``, ``color`` or
+            ``facecolor`` are refused; without ``y`` they colour every
+            point. The marker shows the domain: ``marker`` is refused with
+            ``sample_domain``.
 
         Returns
         -------
@@ -545,39 +740,62 @@ class EmbeddingDisplay:
                 "with EmbeddingDisplay.from_embedding."
             )
         n = len(Z)
-        y = None if self.y is None else np.asarray(self.y)
-        domains = None if self.sample_domain is None else np.asarray(self.sample_domain)
+        if n == 0:
+            raise ValueError("embedding has no rows: there is no point to draw.")
+        y = None if self.y is None else _as_labels(self.y, "y")
+        domains = (
+            None
+            if self.sample_domain is None
+            else _as_labels(self.sample_domain, "sample_domain")
+        )
         _check_length("y", y, n, "embedding")
         _check_length("sample_domain", domains, n, "embedding")
         if self.method not in ("pca", "tsne", None):
             raise ValueError(
                 f"method must be 'pca', 'tsne' or None; got {self.method!r}."
             )
-        if ax is None:
+        kwargs = _style(kwargs, "collection")
+        colour_keys = [k for k in ("c", "color", "facecolor") if k in kwargs]
+        if y is not None and colour_keys:
+            raise ValueError(
+                f"{colour_keys[0]}= cannot be used with y: the colour of a point "
+                "shows its class. Pass cmap= to choose the class colours, or y=None "
+                "to draw every point in one colour."
+            )
+        if domains is not None and "marker" in kwargs:
+            raise ValueError(
+                "marker= cannot be used with sample_domain: the marker of a point "
+                "shows its domain. Pass sample_domain=None to draw every point with "
+                "one marker."
+            )
+        cmap = kwargs.pop("cmap", None)
+        marker = kwargs.pop("marker", "o")
+        made_figure = ax is None
+        if made_figure:
             _, ax = plt.subplots(layout="constrained")
 
         handles = []
         if y is None:
-            colors = np.tile(to_rgba("C0"), (n, 1))
+            colors = {} if colour_keys else {"c": np.tile(to_rgba("C0"), (n, 1))}
         else:
             unlabelled = _unlabelled_mask(y)
             classes, codes = np.unique(y[~unlabelled], return_inverse=True)
-            palette = _class_colors(len(classes))
+            names = classes
+            if classes.dtype.kind == "f" and np.all(classes == np.round(classes)):
+                names = classes.astype(np.int64)  # ints made floats by a NaN label
+            palette = _class_colors(len(classes), cmap)
             colors = np.tile(np.array(_UNLABELLED), (n, 1))
-            colors[~unlabelled] = palette[codes]
+            colors[~unlabelled] = palette[codes.reshape(-1)]
+            colors = {"c": colors}
             shown = len(classes)
             if len(classes) > max_legend_classes:
                 shown = max(max_legend_classes - 1, 0)
+            swatch = "o" if domains is not None else marker
             handles = [
                 Line2D(
-                    [],
-                    [],
-                    linestyle="",
-                    marker="o",
-                    color=palette[i],
-                    label=_label_text(c),
+                    [], [], linestyle="", marker=swatch, color=palette[i], label=text
                 )
-                for i, c in enumerate(classes[:shown])
+                for i, text in enumerate(_label_text(c) for c in names[:shown])
             ]
             if shown < len(classes):
                 handles.append(
@@ -595,23 +813,25 @@ class EmbeddingDisplay:
                         [],
                         [],
                         linestyle="",
-                        marker="o",
+                        marker=swatch,
                         color=_UNLABELLED,
                         label="unlabelled",
                     )
                 )
-        style = {"s": 30 if n <= 300 else 12, "linewidths": 0.3, "edgecolors": "white"}
-        scatter = ax.scatter(Z[:, 0], Z[:, 1], c=colors, **{**style, **kwargs})
+        style = {"s": 30 if n <= 300 else 12, "marker": marker}
+        if MarkerStyle(marker).is_filled():  # a thin white edge; "x" is all edge
+            style.update(linewidth=0.3, edgecolor="white")
+        scatter = ax.scatter(Z[:, 0], Z[:, 1], **colors, **{**style, **kwargs})
         if domains is not None:
             values, labels = _domain_labels(list(np.unique(domains)))
             paths = {}
-            for value, marker in zip(values, _MARKERS * len(values)):
-                m = MarkerStyle(marker)
+            for value, shape in zip(values, _MARKERS * len(values)):
+                m = MarkerStyle(shape)
                 paths[value] = m.get_path().transformed(m.get_transform())
             scatter.set_paths([paths[d] for d in domains.tolist()])
             handles += [
-                Line2D([], [], linestyle="", marker=marker, color="0.25", label=label)
-                for label, marker in zip(labels, _MARKERS * len(values))
+                Line2D([], [], linestyle="", marker=shape, color="0.25", label=label)
+                for label, shape in zip(labels, _MARKERS * len(values))
             ]
         prefix = {"pca": "PC", "tsne": "t-SNE", None: "dimension"}[self.method]
         ax.set_xlabel(f"{prefix} 1")
@@ -620,15 +840,29 @@ class EmbeddingDisplay:
             ax.set_title(name)
         self.legend_ = None
         if legend and handles:
-            self.legend_ = ax.legend(
-                handles=handles,
-                loc="upper left",
-                bbox_to_anchor=(1.01, 1.0),
-                fontsize="small",
-                frameon=False,
-                borderaxespad=0.0,
-                handletextpad=0.2,
-            )
+            common = {"handles": handles, "handletextpad": 0.2}
+            if made_figure or _room_outside(ax):
+                self.legend_ = ax.legend(
+                    **common,
+                    loc="upper left",
+                    bbox_to_anchor=(1.01, 1.0),
+                    fontsize="small",
+                    frameon=False,
+                    borderaxespad=0.0,
+                )
+            else:  # a neighbour may sit right of the axes: stay inside them
+                self.legend_ = ax.legend(
+                    **common,
+                    loc="best",
+                    ncols=1 if len(handles) <= 6 else 2 if len(handles) <= 14 else 3,
+                    fontsize="x-small",
+                    framealpha=0.8,
+                    borderpad=0.3,
+                    labelspacing=0.25,
+                    columnspacing=0.6,
+                    handlelength=1.0,
+                    markerscale=0.8,
+                )
         self.ax_, self.figure_, self.scatter_ = ax, ax.figure, scatter
         return self
 
@@ -652,7 +886,8 @@ class EmbeddingDisplay:
         Z : array-like of shape (n_samples, n_features)
             The features; used as they are when ``n_features == 2``.
         y : array-like of shape (n_samples,), default=None
-            Class of each sample; ``-1`` marks unlabelled rows.
+            Class of each sample; ``-1`` or a missing value marks unlabelled
+            rows.
         sample_domain : array-like of shape (n_samples,), default=None
             Domain of each sample (marker).
         method : {"pca", "tsne"}, default="pca"
@@ -704,7 +939,8 @@ class EmbeddingDisplay:
         X : array-like of shape (n_samples, ...)
             Samples to embed.
         y : array-like of shape (n_samples,), default=None
-            Class of each sample; ``-1`` marks unlabelled rows.
+            Class of each sample; ``-1`` or a missing value marks unlabelled
+            rows.
         sample_domain : array-like of shape (n_samples,), default=None
             Domain of each sample (marker).
         method : {"pca", "tsne"}, default="pca"
@@ -760,13 +996,13 @@ def _positive_ints(name, values, low):
             f"{name} must be an int or a 1-D sequence of ints of at least {low}; "
             f"got {values!r}."
         )
-    return arr.astype(np.int64)
+    return np.unique(arr.astype(np.int64))  # sorted, each value once
 
 
 class ShotCurveDisplay:
     """Few-shot accuracy against the number of shots, with 95 % bands.
 
-    :meth:`from_estimator` scores a fitted few-shot estimator with
+    :meth:`from_estimator` scores a fitted few-shot classifier with
     :func:`~sklearn_meta.model_selection.evaluate_episodes` for each
     ``n_shot`` (and each ``n_way``), on episodes drawn with the same
     ``random_state``; each ``n_way`` is a line over ``n_shot`` with the
@@ -790,10 +1026,10 @@ class ShotCurveDisplay:
 
     Attributes
     ----------
-    lines_ : list of matplotlib Line2D
-        The mean accuracy, one line per ``n_way``.
-    bands_ : list of matplotlib PolyCollection
-        The confidence bands, one per ``n_way``.
+    lines_ : dict of int to matplotlib Line2D
+        The mean accuracy, one line per ``n_way``, by ``n_way``.
+    bands_ : dict of int to matplotlib PolyCollection
+        The confidence bands, by ``n_way``.
     ax_ : matplotlib Axes
         The axes drawn on.
     figure_ : matplotlib Figure
@@ -816,7 +1052,7 @@ class ShotCurveDisplay:
     >>> disp = ShotCurveDisplay.from_estimator(
     ...     clf, X[y >= 5], y[y >= 5], n_shot=[1, 2, 5], n_way=[2, 5],
     ...     n_episodes=50, random_state=0)
-    >>> disp.mean.shape, [line.get_label() for line in disp.lines_]
+    >>> disp.mean.shape, [line.get_label() for line in disp.lines_.values()]
     ((2, 3), ['ProtoNetClassifier 2-way', 'ProtoNetClassifier 5-way'])
     """
 
@@ -829,7 +1065,7 @@ class ShotCurveDisplay:
         self.name = name
         self.results = results
 
-    def plot(self, ax=None, *, name=None, **kwargs):
+    def plot(self, ax=None, *, name=None, line_kw=None, fill_between_kw=None, **kwargs):
         """Draw one line with markers and one band per ``n_way``.
 
         Parameters
@@ -838,8 +1074,16 @@ class ShotCurveDisplay:
             Axes to draw on; ``None`` makes a new figure.
         name : str, default=None
             Name in the legend; ``None`` uses the display's ``name``.
+        line_kw : dict, default=None
+            Passed to :meth:`matplotlib.axes.Axes.plot` for every line,
+            overriding the defaults (``marker="o"``, the next colour).
+        fill_between_kw : dict, default=None
+            Passed to :meth:`matplotlib.axes.Axes.fill_between` for every
+            band, overriding the defaults (the colour of its line,
+            ``alpha=0.2``, no edge).
         **kwargs : dict
-            Passed to :meth:`matplotlib.axes.Axes.plot` for every line.
+            Line properties, as in ``line_kw`` (which they override).
+            ``label`` is taken as ``name``.
 
         Returns
         -------
@@ -850,6 +1094,10 @@ class ShotCurveDisplay:
         plt = _pyplot(f"{type(self).__name__}.plot")
         from matplotlib.ticker import MaxNLocator
 
+        line_style = {**_style(line_kw, "line"), **_style(kwargs, "line")}
+        band_style = _style(fill_between_kw, "collection")
+        name = _name_from_label(name, line_style)
+        name = self.name if name is None else name
         n_shot = np.asarray(self.n_shot, dtype=np.float64).reshape(-1)
         n_way = np.atleast_1d(np.asarray(self.n_way)).reshape(-1)
         shape = (len(n_way), len(n_shot))
@@ -864,21 +1112,24 @@ class ShotCurveDisplay:
                     f"{len(n_shot)} n_shot values need {shape}."
                 )
             arrays.append(values)
-        mean, low, high = arrays
+        order = np.argsort(n_shot, kind="stable")  # left to right
+        n_shot = n_shot[order]
+        mean, low, high = (values[:, order] for values in arrays)
         if ax is None:
             _, ax = plt.subplots()
-        name = self.name if name is None else name
-        lines, bands = [], []
+        lines, bands = {}, {}
         for i, way in enumerate(n_way.tolist()):
             label = f"{name} {way}-way" if name else f"{way}-way"
             (line,) = ax.plot(
-                n_shot, mean[i], **{"marker": "o", "label": label, **kwargs}
+                n_shot, mean[i], **{"marker": "o", "label": label, **line_style}
             )
-            band = ax.fill_between(
-                n_shot, low[i], high[i], color=line.get_color(), alpha=0.2, linewidth=0
+            band = {"alpha": 0.2, "linewidth": 0}
+            if "color" not in band_style and "facecolor" not in band_style:
+                band["color"] = line.get_color()
+            lines[way] = line
+            bands[way] = ax.fill_between(
+                n_shot, low[i], high[i], **{**band, **band_style}
             )
-            lines.append(line)
-            bands.append(band)
         ax.set_xlabel("support examples per class (n_shot)")
         ax.set_ylabel("accuracy")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -902,93 +1153,120 @@ class ShotCurveDisplay:
         name=None,
         **kwargs,
     ):
-        """Score a fitted few-shot estimator by n_shot (and n_way) and draw it.
+        """Score a fitted few-shot classifier by n_shot (and n_way) and draw it.
 
         Parameters
         ----------
-        estimator : fitted estimator with ``adapt``, or a Pipeline ending in one
-            The meta-trained model.
+        estimator : fitted classifier with ``adapt``, or a Pipeline ending in one
+            The meta-trained model (classifiers only: the score is the
+            accuracy).
         X : array-like of shape (n_samples, ...)
             Samples of the evaluation classes.
         y : array-like of shape (n_samples,)
             Their labels.
         n_shot : int or sequence of int, default=(1, 2, 5)
-            Support samples per class, one point each.
+            Support samples per class, one point each (sorted, each once).
         n_way : int or sequence of int, default=5
-            Classes per episode, one line each.
+            Classes per episode, one line each (sorted, each once).
         n_query : int, default=15
             Query samples per class.
         n_episodes : int, default=100
             Episodes per point.
         random_state : int, RandomState instance or None, default=None
             Draw of the episodes; every point uses the same seed (a
-            RandomState instance gives one seed first), so a point equals
-            ``evaluate_episodes(..., random_state=random_state)``.
+            RandomState instance, or ``None``, gives one seed first), so a
+            point equals ``evaluate_episodes(..., random_state=seed)``.
         ax : matplotlib Axes, default=None
             Axes to draw on; ``None`` makes a new figure.
         name : str, default=None
             Name in the legend; ``None``: the estimator's class name.
         **kwargs : dict
-            Passed to :meth:`matplotlib.axes.Axes.plot`.
+            Passed to :meth:`plot`: ``line_kw``, ``fill_between_kw`` or
+            line properties.
 
         Returns
         -------
         display : ShotCurveDisplay
             The display, drawn.
+
+        Raises
+        ------
+        ValueError
+            For a regressor; when the data cannot supply the episodes of the
+            largest ``n_shot`` and ``n_way`` (checked first, before any
+            other point is computed), naming the class and the fix.
         """
         from .model_selection import evaluate_episodes
 
         _check_matplotlib(f"{cls.__name__}.from_estimator")
+        final = _last_step(estimator)
+        if is_regressor(final):
+            raise ValueError(
+                f"{cls.__name__} draws the episodic accuracy of classifiers only; "
+                f"{type(final).__name__} is a regressor, and its tasks have no "
+                "classes to draw n_shot examples of. Score new tasks with adapt() on "
+                "a few rows of each and score() on the others."
+            )
         shots = _positive_ints("n_shot", n_shot, 1)
         ways = _positive_ints("n_way", n_way, 2)
-        if isinstance(random_state, np.random.RandomState):
+        name = _name_from_label(name, kwargs)
+        if not isinstance(random_state, Integral):
             random_state = int(check_random_state(random_state).randint(2**31 - 1))
+
+        def score(way, shot):
+            return evaluate_episodes(
+                estimator,
+                X,
+                y,
+                n_way=int(way),
+                n_shot=int(shot),
+                n_query=n_query,
+                n_episodes=n_episodes,
+                random_state=random_state,
+            )
+
+        # the largest episode first: if the data cannot supply one, it is this
+        largest = score(ways[-1], shots[-1])
         results = [
             [
-                evaluate_episodes(
-                    estimator,
-                    X,
-                    y,
-                    n_way=int(w),
-                    n_shot=int(s),
-                    n_query=n_query,
-                    n_episodes=n_episodes,
-                    random_state=random_state,
-                )
-                for s in shots
+                largest if (i, j) == (len(ways) - 1, len(shots) - 1) else score(w, s)
+                for j, s in enumerate(shots)
             ]
-            for w in ways
+            for i, w in enumerate(ways)
         ]
         mean, low, high = (
             np.array([[r[key] for r in row] for row in results], dtype=np.float64)
             for key in ("mean", "ci_low", "ci_high")
         )
-        name = type(_last_step(estimator)).__name__ if name is None else name
+        name = type(final).__name__ if name is None else name
         disp = cls(shots, ways, mean, low, high, name=name, results=results)
         return disp.plot(ax=ax, **kwargs)
 
 
 # --------------------------------------------------------------- episode
 def _as_images(X, image_shape, what):
-    """``X`` as images for ``imshow``: (n, H, W) or (n, H, W, C), floats."""
-    X = np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X, dtype=np.float64)
+    """``X`` as images, (n, H, W) or (n, H, W, C), and whether it held ints."""
+    X = np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X)
+    integer = X.dtype.kind in "iub"
+    X = X.astype(np.float64)
     if X.ndim < 2:
         raise ValueError(f"{what} must hold one sample per row; got shape {X.shape}.")
     n, size = len(X), int(np.prod(X.shape[1:]))
     if image_shape is None:
         if X.ndim in (3, 4):
             image_shape = X.shape[1:]
-        elif X.ndim == 2:
-            side = math.isqrt(size)
-            third = math.isqrt(size // 3)
-            if side * side == size:
-                image_shape = (side, side)
-            elif size % 3 == 0 and 3 * third * third == size:
-                image_shape = (3, third, third)
-        if image_shape is None:
+        elif X.ndim == 2 and math.isqrt(size) ** 2 == size:
+            image_shape = (math.isqrt(size),) * 2  # a grey square
+        else:
+            hint = ""
+            side = math.isqrt(size // 3)
+            if size and 3 * side * side == size:
+                hint = f" (image_shape=(3, {side}, {side}) for square RGB images)"
             raise ValueError(
-                f"Cannot tell the image shape of {what} with shape {X.shape}: pass "
-                "image_shape=(H, W) or (C, H, W)."
+                f"Cannot tell the image shape of {what} with shape {X.shape}: only "
+                "square grey images are guessed from rows of pixels. Pass "
+                "image_shape=(H, W) for grey images or (C, H, W) or (H, W, C) for "
+                f"colour ones{hint}."
             )
     (c, h, w), channels_last = _normalise_input_shape(image_shape, "image_shape")
     if c * h * w != size:
@@ -1002,14 +1280,57 @@ def _as_images(X, image_shape, what):
         images = X.reshape(n, h, w, c)
     else:
         images = X.reshape(n, c, h, w).transpose(0, 2, 3, 1)
-    if c == 1:
-        return images[..., 0]
-    if images.size and (images.min() < 0 or images.max() > 1):
-        if images.min() >= 0 and images.max() <= 255:
-            return images / 255.0
-        low = images.min(axis=(1, 2, 3), keepdims=True)
-        span = images.max(axis=(1, 2, 3), keepdims=True) - low
-        return (images - low) / np.where(span > 0, span, 1.0)
+    return (images[..., 0] if c == 1 else images), integer
+
+
+def _colour_range(images, integer):
+    """Colour images in [0, 1], the scale chosen once for all of them.
+
+    Integers are 0-255 values; so are floats from above 1.5 up to 255 with
+    no negative value. Floats with negative values (standardised images)
+    are stretched from their minimum to their maximum; the others are
+    clipped to [0, 1].
+    """
+    finite = images[np.isfinite(images)]
+    if not finite.size:
+        return images
+    low, high = finite.min(), finite.max()
+    if integer or (low >= 0 and 1.5 < high <= 255):
+        images = images / 255.0
+    elif low < 0:
+        images = (images - low) / (high - low if high > low else 1.0)
+    return np.clip(images, 0.0, 1.0)
+
+
+def _input_image_shape(final, n_raw, n_seen):
+    """``input_shape`` of ``final`` when it describes the raw rows, else None."""
+    if n_seen != n_raw:  # the pipeline changed the features: not the raw images
+        return None
+    for attr in ("input_shape", "input_shape_"):
+        shape = getattr(final, attr, None)
+        if shape is None:
+            continue
+        try:
+            (c, h, w), _ = _normalise_input_shape(shape, attr)
+        except ValueError:
+            continue
+        if c * h * w == n_raw:
+            return tuple(shape)
+    return None
+
+
+def _image_array(images, name):
+    images = np.asarray(images)
+    if images.size == 0 and len(images) == 0:
+        return None
+    if images.ndim not in (3, 4) or (
+        images.ndim == 4 and images.shape[-1] not in (3, 4)
+    ):
+        raise ValueError(
+            f"{name} must have shape (n, H, W) or (n, H, W, C) with 3 or 4 channels; "
+            f"got {images.shape}. EpisodeDisplay.from_predictions reshapes rows of "
+            "pixels."
+        )
     return images
 
 
@@ -1027,11 +1348,12 @@ class EpisodeDisplay:
     Parameters
     ----------
     support_images : ndarray of shape (n_support, H, W) or (n_support, H, W, C)
-        Support images as :meth:`matplotlib.axes.Axes.imshow` takes them.
+        Support images as :meth:`matplotlib.axes.Axes.imshow` takes them
+        (colour ones in [0, 1]).
     y_support : array-like of shape (n_support,)
         Their labels.
     query_images : ndarray of shape (n_query, H, W) or (n_query, H, W, C)
-        Query images.
+        Query images, of the same shape as the support images.
     y_pred : array-like of shape (n_query,)
         Predicted label of each query.
     y_query : array-like of shape (n_query,), default=None
@@ -1079,14 +1401,47 @@ class EpisodeDisplay:
         self.query_images = query_images
         self.y_pred = y_pred
         self.y_query = y_query
-        support = np.asarray(support_images)
-        query = np.asarray(query_images)
-        self.images = np.concatenate([support, query]) if len(query) else support
-        self.accuracy = (
-            None
-            if y_query is None or not len(y_pred)
-            else float(np.mean(np.asarray(y_pred) == np.asarray(y_query)))
-        )
+
+    def _checked(self):
+        """``(support, query, y_support, y_pred, y_query)``, validated."""
+        support = _image_array(self.support_images, "support_images")
+        query = _image_array(self.query_images, "query_images")
+        if support is None and query is None:
+            raise ValueError("There is no image to draw.")
+        if (
+            support is not None
+            and query is not None
+            and support.shape[1:] != query.shape[1:]
+        ):
+            raise ValueError(
+                f"The support images have shape {support.shape[1:]} but the query "
+                f"images {query.shape[1:]}: give images of one shape."
+            )
+        if support is None:
+            support = np.empty((0, *query.shape[1:]), dtype=query.dtype)
+        if query is None:
+            query = np.empty((0, *support.shape[1:]), dtype=support.dtype)
+        y_support = _as_labels(self.y_support, "y_support")
+        y_pred = _as_labels(self.y_pred, "y_pred")
+        y_query = None if self.y_query is None else _as_labels(self.y_query, "y_query")
+        _check_length("y_support", y_support, len(support), "support_images")
+        _check_length("y_pred", y_pred, len(query), "query_images")
+        _check_length("y_query", y_query, len(query), "query_images")
+        return support, query, y_support, y_pred, y_query
+
+    @property
+    def images(self):
+        """Support then query images, as drawn."""
+        support, query = self._checked()[:2]
+        return np.concatenate([support, query])
+
+    @property
+    def accuracy(self):
+        """Share of right predictions; ``None`` without ``y_query``."""
+        _, query, _, y_pred, y_query = self._checked()
+        if y_query is None or not len(query):
+            return None
+        return float(np.mean(y_pred == y_query))
 
     def plot(self, fig=None, *, n_cols=None, **kwargs):
         """Draw the grid: support rows, then query rows.
@@ -1094,14 +1449,16 @@ class EpisodeDisplay:
         Parameters
         ----------
         fig : matplotlib Figure or SubFigure, default=None
-            Where to draw (a grid of axes is added to it); ``None`` makes a
-            new figure sized to the grid.
+            Where to draw: it is cleared, then a grid of axes is added to it
+            (draw on a SubFigure to keep the rest of a figure); ``None``
+            makes a new figure sized to the grid.
         n_cols : int, default=None
-            Images per row; ``None``: as many as support images, between 5
-            and 10.
+            Images per row; ``None``: as many as support images, at least
+            5 when there are that many queries, at most 10.
         **kwargs : dict
-            Passed to :meth:`matplotlib.axes.Axes.imshow` (grey images use
-            ``cmap="gray_r"`` unless given).
+            Passed to :meth:`matplotlib.axes.Axes.imshow`, overriding the
+            defaults: grey images use ``cmap="gray_r"`` on one scale for
+            all of them (``vmin``, ``vmax``).
 
         Returns
         -------
@@ -1109,25 +1466,15 @@ class EpisodeDisplay:
             This display, with ``axes_`` and ``figure_`` set.
         """
         plt = _pyplot(f"{type(self).__name__}.plot")
-        support = np.asarray(self.support_images)
-        query = np.asarray(self.query_images)
-        y_support = np.asarray(self.y_support)
-        y_pred = np.asarray(self.y_pred)
-        y_query = None if self.y_query is None else np.asarray(self.y_query)
-        _check_length("y_support", y_support, len(support), "support_images")
-        _check_length("y_pred", y_pred, len(query), "query_images")
-        _check_length("y_query", y_query, len(query), "query_images")
-        if not len(support) and not len(query):
-            raise ValueError("There is no image to draw.")
+        support, query, y_support, y_pred, y_query = self._checked()
         n_support, n_query = len(support), len(query)
         if n_cols is None:
-            n_cols = min(10, max(5, n_support))
+            n_cols = min(10, max(n_support, min(n_query, 5)))
         if not isinstance(n_cols, Integral) or n_cols < 1:
             raise ValueError(f"n_cols must be a positive int; got {n_cols!r}.")
         support_rows = math.ceil(n_support / n_cols)
         query_rows = math.ceil(n_query / n_cols)
-        gap = 1 if support_rows and query_rows else 0
-        heights = [1.0] * support_rows + [0.15] * gap + [1.0] * query_rows
+        n_rows = support_rows + query_rows
         if fig is None:
             # room for the titles (about 0.07 inch a character at "small")
             longest = max(
@@ -1135,20 +1482,28 @@ class EpisodeDisplay:
                 + [len(f"pred: {_label_text(v)}") for v in y_pred]
             )
             width = max(1.25, 0.07 * longest + 0.15)
-            height = 1.45 if y_query is None else 1.7  # "true: ..." under wrong ones
-            fig = plt.figure(
-                figsize=(width * n_cols, height * (support_rows + query_rows) + 0.5),
-                layout="constrained",
-            )
-        grid = fig.add_gridspec(len(heights), n_cols, height_ratios=heights)
+            side = 1.1  # of an image
+            below = 0.2 if y_query is not None else 0.0  # "true: ..." under wrong ones
+            top = 0.35 if y_query is not None and n_query else 0.1  # the suptitle
+            height = n_rows * (side + 0.3) + query_rows * below + top
+            fig = plt.figure(figsize=(width * n_cols, height), layout="constrained")
+        else:
+            fig.clear()
+        grid = fig.add_gridspec(n_rows, n_cols)
         cells = [(i // n_cols, i % n_cols) for i in range(n_support)]
-        first_query_row = support_rows + gap
-        cells += [(first_query_row + i // n_cols, i % n_cols) for i in range(n_query)]
+        cells += [(support_rows + i // n_cols, i % n_cols) for i in range(n_query)]
+        style = {}
+        if support.ndim == 3 and not {"norm", "vmin", "vmax"} & set(kwargs):
+            finite = np.concatenate([support, query]).astype(np.float64)
+            finite = finite[np.isfinite(finite)]
+            if finite.size:  # one grey scale for all the images
+                style = {"vmin": finite.min(), "vmax": finite.max()}
+        if support.ndim == 3:
+            style["cmap"] = "gray_r"
         axes = []
         for k, (row, col) in enumerate(cells):
             ax = fig.add_subplot(grid[row, col])
             image = support[k] if k < n_support else query[k - n_support]
-            style = {"cmap": "gray_r"} if image.ndim == 2 else {}
             ax.imshow(image, **{**style, **kwargs})
             ax.set_xticks([])
             ax.set_yticks([])
@@ -1175,10 +1530,10 @@ class EpisodeDisplay:
             axes[0].set_ylabel("support")
         if n_query:
             axes[n_support].set_ylabel("query")
-        if self.accuracy is not None:
+        if y_query is not None and n_query:
             right = int(np.sum(y_pred == y_query))
             fig.suptitle(
-                f"query accuracy {self.accuracy:.0%} ({right} of {n_query})",
+                f"query accuracy {right / n_query:.0%} ({right} of {n_query})",
                 fontsize="medium",
             )
         self.axes_ = np.array(axes, dtype=object)
@@ -1208,19 +1563,19 @@ class EpisodeDisplay:
         y_support : array-like of shape (n_support,)
             Their labels.
         X_query : array-like of shape (n_query, ...)
-            Query samples.
+            Query samples, of the same shape.
         y_pred : array-like of shape (n_query,)
             Predicted label of each query.
         y_query : array-like of shape (n_query,), default=None
             True label of each query.
         image_shape : tuple of int, default=None
-            ``(H, W)`` or ``(C, H, W)`` of one image; ``None``: the shape of
-            N-D samples, or a square (grey, or RGB) from the number of
-            features.
+            ``(H, W)``, ``(C, H, W)`` or ``(H, W, C)`` of one image; ``None``:
+            the shape of N-D samples, or a grey square from the number of
+            features of rows of pixels (colour rows need ``image_shape``).
         n_cols : int, default=None
             Images per row.
         fig : matplotlib Figure or SubFigure, default=None
-            Where to draw; ``None`` makes a new figure.
+            Where to draw (it is cleared first); ``None`` makes a new figure.
         **kwargs : dict
             Passed to :meth:`matplotlib.axes.Axes.imshow`.
 
@@ -1228,6 +1583,14 @@ class EpisodeDisplay:
         -------
         display : EpisodeDisplay
             The display, drawn.
+
+        Notes
+        -----
+        Colour images are brought to [0, 1] on one scale for the support
+        and the query images: integers (and floats from above 1.5 up to
+        255 with no negative value) are divided by 255, images with
+        negative values (standardised ones) are stretched from their
+        minimum to their maximum, and other floats are clipped to [0, 1].
         """
         _check_matplotlib(f"{cls.__name__}.from_predictions")
         for name, labels, X, what in (
@@ -1236,14 +1599,24 @@ class EpisodeDisplay:
             ("y_query", y_query, X_query, "X_query"),
         ):
             _check_length(name, labels, _num_rows(X), what)
-        support = _as_images(X_support, image_shape, "X_support")
-        query = _as_images(X_query, image_shape, "X_query")
+        support, support_ints = _as_images(X_support, image_shape, "X_support")
+        query, query_ints = _as_images(X_query, image_shape, "X_query")
+        if len(support) and len(query) and support.shape[1:] != query.shape[1:]:
+            raise ValueError(
+                f"X_support holds images of shape {support.shape[1:]} but X_query "
+                f"of shape {query.shape[1:]}: give images of one shape."
+            )
+        if support.ndim == 4:  # colour: one scale for all the images
+            both = _colour_range(
+                np.concatenate([support, query]), support_ints or query_ints
+            )
+            support, query = both[: len(support)], both[len(support) :]
         disp = cls(
             support,
-            np.asarray(y_support),
+            _as_labels(y_support, "y_support"),
             query,
-            np.asarray(y_pred),
-            None if y_query is None else np.asarray(y_query),
+            _as_labels(y_pred, "y_pred"),
+            None if y_query is None else _as_labels(y_query, "y_query"),
         )
         return disp.plot(fig=fig, n_cols=n_cols, **kwargs)
 
@@ -1276,13 +1649,15 @@ class EpisodeDisplay:
         y_query : array-like of shape (n_query,), default=None
             True label of each query.
         image_shape : tuple of int, default=None
-            ``(H, W)`` or ``(C, H, W)`` of one image; ``None``: the shape of
-            N-D samples, else the estimator's ``input_shape``, else a square
-            from the number of features.
+            ``(H, W)``, ``(C, H, W)`` or ``(H, W, C)`` of one image; ``None``:
+            the shape of N-D samples, else the ``input_shape`` of the
+            estimator (of the final step of a Pipeline whose steps keep the
+            number of features), else a grey square from the number of
+            features.
         n_cols : int, default=None
             Images per row.
         fig : matplotlib Figure or SubFigure, default=None
-            Where to draw; ``None`` makes a new figure.
+            Where to draw (it is cleared first); ``None`` makes a new figure.
         **kwargs : dict
             Passed to :meth:`matplotlib.axes.Axes.imshow`.
 
@@ -1306,8 +1681,12 @@ class EpisodeDisplay:
         _check_length("y_support", y_support, _num_rows(X_support), "X_support")
         _check_length("y_query", y_query, _num_rows(X_query), "X_query")
         y_pred = final.adapt(Xs, y_support).predict(Xq)
-        if image_shape is None and np.ndim(X_support) == 2 and final is estimator:
-            image_shape = getattr(final, "input_shape", None)
+        if image_shape is None and np.ndim(X_support) == 2:
+            image_shape = _input_image_shape(
+                final,
+                np.shape(X_support)[1],
+                np.shape(Xs)[-1] if np.ndim(Xs) == 2 else -1,
+            )
         return cls.from_predictions(
             X_support,
             y_support,

@@ -180,6 +180,97 @@ def test_training_curve_errors_name_the_fix(finetuned, centroids):
         TrainingCurveDisplay([1, 2, 3], {"train": [1.0, 0.5]}, "epoch", "loss").plot()
 
 
+def test_training_curve_missing_metric_lists_only_curves(finetuned):
+    with pytest.raises(ValueError) as info:
+        TrainingCurveDisplay.from_estimator(finetuned, metric="f1")
+    message = str(info.value)
+    assert "which FineTuneClassifier's history_ lacks" in message  # not "fineTune..."
+    available = message.split("Keys available: ")[1].split("]")[0]
+    assert "'train_loss'" in available and "'valid_acc'" in available
+    for bookkeeping in ("dur", "epoch", "batch", "_best", "epoch_data", "complete"):
+        assert bookkeeping not in available
+    rows = [{"iter": 100, "train_loss": 1.0, "train_loss_best": True, "dur": 0.1}]
+    with pytest.raises(
+        ValueError, match=r"the history lacks. Keys available: \['train_loss'\]"
+    ):
+        TrainingCurveDisplay.from_history(rows, metric="score")
+
+
+def test_training_curve_history_values_and_frames():
+    torch = pytest.importorskip("torch")
+    pd = pytest.importorskip("pandas")
+    rows = [
+        {"epoch": 1, "train_loss": torch.tensor(2.0), "valid_loss": np.float32(2.5)},
+        {"epoch": 2, "train_loss": torch.tensor(1.0), "valid_loss": np.array(1.5)},
+    ]
+    disp = TrainingCurveDisplay.from_history(rows)
+    assert_array_equal(disp.curves["train"], [2.0, 1.0])
+    assert_array_equal(disp.curves["validation"], [2.5, 1.5])
+    frame = pd.DataFrame(
+        [
+            {"epoch": 1, "train_loss": 2.0},
+            {"epoch": 2, "train_loss": 1.0, "valid_loss": 1.5},
+        ]
+    )
+    disp = TrainingCurveDisplay.from_history(frame)
+    assert_array_equal(disp.x, [1, 2])
+    assert_array_equal(disp.lines_["validation"].get_xydata(), [[2, 1.5]])
+    with pytest.raises(TypeError, match="list of dicts .* or a pandas DataFrame"):
+        TrainingCurveDisplay.from_history({"epoch": [1, 2], "train_loss": [2.0, 1.0]})
+
+
+def test_training_curve_without_values_is_skipped_with_a_warning():
+    rows = [
+        {"epoch": 1, "train_loss": 2.0, "valid_loss": np.nan},
+        {"epoch": 2, "train_loss": 1.0, "valid_loss": np.nan},
+    ]
+    with pytest.warns(UserWarning, match="'validation' has no finite value"):
+        disp = TrainingCurveDisplay.from_history(rows)
+    assert list(disp.lines_) == ["train"]
+    assert _legend_texts(disp.ax_) == ["train"]
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="no curve to draw"):
+        TrainingCurveDisplay(
+            [1, 2], {"train": [np.nan, np.nan]}, "epoch", "loss"
+        ).plot()
+
+
+def test_training_curve_of_a_grid_search(digits):
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = digits
+    X, y = X[:300], y[:300]
+    grid = {"lr": [1e-3]}
+    search = GridSearchCV(FineTuneClassifier(**SMALL, max_epochs=2), grid, cv=2)
+    disp = TrainingCurveDisplay.from_estimator(search.fit(X, y))
+    assert_array_equal(
+        disp.curves["train"], _column(search.best_estimator_.history_, "train_loss")
+    )
+    assert _legend_texts(disp.ax_) == ["FineTuneClassifier train"]
+    no_refit = GridSearchCV(FineTuneClassifier(**SMALL, max_epochs=1), grid, cv=2)
+    with pytest.raises(ValueError, match="refit=False.*best_estimator_"):
+        TrainingCurveDisplay.from_estimator(no_refit.set_params(refit=False).fit(X, y))
+    with pytest.raises(NotFittedError):
+        TrainingCurveDisplay.from_estimator(GridSearchCV(FineTuneClassifier(), grid))
+
+
+def test_training_curve_style_aliases_and_label():
+    rows = [{"epoch": e, "train_loss": 1 / e, "valid_loss": 2 / e} for e in (1, 2, 3)]
+    disp = TrainingCurveDisplay.from_history(rows, c="k", lw=3, ls=":", ms=5)
+    for line in disp.lines_.values():  # the user's style wins over the defaults
+        assert to_rgba(line.get_color()) == to_rgba("k")
+        assert line.get_linewidth() == 3 and line.get_linestyle() == ":"
+        assert line.get_markersize() == 5
+    with pytest.raises(TypeError, match="aliases"):
+        TrainingCurveDisplay.from_history(rows, c="k", color="r")
+    # label= names the curves instead of labelling them all alike
+    labelled = TrainingCurveDisplay.from_history(rows, label="mine")
+    assert _legend_texts(labelled.ax_) == ["mine train", "mine validation"]
+    again = labelled.plot(label="again")
+    assert _legend_texts(again.ax_) == ["again train", "again validation"]
+    with pytest.raises(ValueError, match="both name='a' and label='b'"):
+        TrainingCurveDisplay.from_history(rows, name="a", label="b")
+
+
 # -------------------------------------------------------------------- embedding
 def test_embedding_is_the_pca_of_transform(digits, protonet):
     X, y = digits
@@ -289,6 +380,98 @@ def test_embedding_errors_name_the_fix(digits):
         EmbeddingDisplay(np.zeros((5, 2)), y=[0, 1, 2]).plot()
 
 
+def _inside(inner, outer):
+    return (
+        inner.x0 >= outer.x0 - 1
+        and inner.x1 <= outer.x1 + 1
+        and inner.y0 >= outer.y0 - 1
+        and inner.y1 <= outer.y1 + 1
+    )
+
+
+@pytest.mark.parametrize("layout", [None, "constrained"])
+def test_embedding_legends_side_by_side_stay_clear(layout):
+    rng = np.random.RandomState(0)
+    Z = rng.randn(120, 2)
+    y = np.where(np.arange(120) < 60, np.arange(120) % 10, -1)
+    domain = np.where(y == -1, -1, 1)
+    fig, (before, after) = plt.subplots(1, 2, layout=layout)  # the user guide's
+    a = EmbeddingDisplay.from_embedding(Z, y, sample_domain=domain, ax=before)
+    b = EmbeddingDisplay.from_embedding(-Z, y, sample_domain=domain, ax=after)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    figure_box = fig.bbox
+    for disp in (a, b):
+        box = disp.legend_.get_window_extent(renderer)
+        assert _inside(box, figure_box)  # nothing clipped
+        if layout is None:  # no room made beside the axes: the legend is inside
+            assert _inside(box, disp.ax_.get_window_extent(renderer))
+        else:  # constrained layout makes room on the right
+            assert box.x0 >= disp.ax_.get_window_extent(renderer).x1
+    assert (
+        a.legend_.get_window_extent(renderer).x1 <= after.get_window_extent(renderer).x0
+    )
+    assert len(_legend_texts(a.ax_)) == 10 + 3
+    # a display that makes its own figure puts the legend beside the axes
+    own = EmbeddingDisplay.from_embedding(Z, y, sample_domain=domain)
+    own.figure_.canvas.draw()
+    box = own.legend_.get_window_extent()
+    assert box.x0 >= own.ax_.get_window_extent().x1
+    assert _inside(box, own.figure_.bbox)
+
+
+def test_embedding_style_keywords():
+    Z = np.random.RandomState(0).randn(40, 2)
+    y = np.arange(40) % 4
+    disp = EmbeddingDisplay.from_embedding(Z, y, edgecolor="k", lw=2, s=5, alpha=0.5)
+    assert_allclose(disp.scatter_.get_edgecolors(), [to_rgba("k", 0.5)])
+    assert_array_equal(disp.scatter_.get_linewidths(), [2])
+    assert_array_equal(disp.scatter_.get_sizes(), [5])
+    with pytest.raises(TypeError, match="aliases"):
+        EmbeddingDisplay.from_embedding(Z, y, lw=1, linewidths=2)
+    for colour in ("c", "color", "fc", "facecolors"):
+        with pytest.raises(ValueError, match="colour of a point shows its class"):
+            EmbeddingDisplay.from_embedding(Z, y, **{colour: "red"})
+    plain = EmbeddingDisplay.from_embedding(Z, color="red", marker="x")  # no y
+    assert_allclose(plain.scatter_.get_facecolors(), [to_rgba("red")])
+    with pytest.raises(ValueError, match="marker of a point shows its domain"):
+        EmbeddingDisplay.from_embedding(Z, y, sample_domain=y % 2 + 1, marker="x")
+    crosses = EmbeddingDisplay.from_embedding(Z, y, marker="s")
+    square = matplotlib.markers.MarkerStyle("s")
+    square = square.get_path().transformed(square.get_transform())
+    assert_array_equal(crosses.scatter_.get_paths()[0].vertices, square.vertices)
+    assert crosses.legend_.legend_handles[0].get_marker() == "s"
+    viridis = EmbeddingDisplay.from_embedding(Z, y, cmap="viridis")
+    expected = matplotlib.colormaps["viridis"](np.linspace(0, 1, 4))[y]
+    assert_allclose(viridis.scatter_.get_facecolors(), expected)
+    set1 = EmbeddingDisplay.from_embedding(Z, y, cmap="Set1")  # qualitative: its own
+    assert_allclose(set1.scatter_.get_facecolors(), matplotlib.colormaps["Set1"](y))
+
+
+def test_embedding_label_inputs():
+    Z = np.random.RandomState(0).randn(30, 2)
+    y = np.arange(30) % 3
+    column = EmbeddingDisplay.from_embedding(Z, y.reshape(-1, 1))
+    flat = EmbeddingDisplay.from_embedding(Z, y)
+    assert_allclose(column.scatter_.get_facecolors(), flat.scatter_.get_facecolors())
+    # missing labels are unlabelled rows, grey, as -1 is
+    missing = np.where(np.arange(30) < 10, np.nan, y)
+    disp = EmbeddingDisplay.from_embedding(Z, missing)
+    assert _legend_texts(disp.ax_) == ["0", "1", "2", "unlabelled"]
+    assert_allclose(
+        disp.scatter_.get_facecolors()[:10], np.tile(plotting._UNLABELLED, (10, 1))
+    )
+    objects = np.array([None, "a", "b"] * 10, dtype=object)
+    disp = EmbeddingDisplay.from_embedding(Z, objects)
+    assert _legend_texts(disp.ax_) == ["a", "b", "unlabelled"]
+    with pytest.raises(ValueError, match="no rows: there is no point to draw"):
+        EmbeddingDisplay.from_embedding(np.zeros((0, 5)), np.zeros(0))
+    with pytest.raises(ValueError, match="no rows"):
+        EmbeddingDisplay(np.zeros((0, 2))).plot()
+    with pytest.raises(ValueError, match="y must be 1-D"):
+        EmbeddingDisplay(Z, np.zeros((30, 2))).plot()
+
+
 # -------------------------------------------------------------------- shot curve
 def test_shot_curve_equals_evaluate_episodes(digits, centroids):
     X, y = digits
@@ -324,7 +507,7 @@ def test_shot_curve_equals_evaluate_episodes(digits, centroids):
                 res.ci_low,
                 res.ci_high,
             )
-        line, band = disp.lines_[i], disp.bands_[i]
+        line, band = disp.lines_[way], disp.bands_[way]
         assert_array_equal(line.get_xdata(), [1, 3])
         assert_array_equal(line.get_ydata(), disp.mean[i])
         verts = band.get_paths()[0].vertices
@@ -359,7 +542,8 @@ def test_shot_curves_overlay_and_pipeline(digits, centroids):
     assert len(ax.get_lines()) == 2 and len(ax.collections) == 2
     # a display redraws from its values alone; one n_way may be given 1-D
     again = ShotCurveDisplay([1, 2], 5, [0.6, 0.7], [0.5, 0.6], [0.7, 0.8]).plot()
-    assert_array_equal(again.lines_[0].get_ydata(), [0.6, 0.7])
+    assert list(again.lines_) == list(again.bands_) == [5]
+    assert_array_equal(again.lines_[5].get_ydata(), [0.6, 0.7])
     assert _legend_texts(again.ax_) == ["5-way"]
 
 
@@ -375,6 +559,69 @@ def test_shot_curve_errors_name_the_fix(digits, centroids):
         ShotCurveDisplay(
             [1, 2, 5], [2, 5], [0.5, 0.6, 0.7], np.zeros((2, 3)), np.ones((2, 3))
         ).plot()
+
+
+def test_shot_curve_draws_the_same_episodes_sorted(digits, centroids, monkeypatch):
+    from sklearn_meta import model_selection
+
+    X, y = digits
+    Xn, yn = X[y >= 5], y[y >= 5]
+    calls = []
+
+    def recording(*args, **kwargs):
+        calls.append((kwargs["n_way"], kwargs["n_shot"], kwargs["random_state"]))
+        return evaluate_episodes(*args, **kwargs)
+
+    monkeypatch.setattr(model_selection, "evaluate_episodes", recording)
+    kw = {"n_query": 3, "n_episodes": 5, "random_state": None}
+    disp = ShotCurveDisplay.from_estimator(
+        centroids, Xn, yn, n_shot=[5, 1, 5, 2], n_way=[3, 2], **kw
+    )
+    assert_array_equal(disp.n_shot, [1, 2, 5])  # sorted, each once
+    assert_array_equal(disp.n_way, [2, 3])
+    assert_array_equal(disp.lines_[2].get_xdata(), [1, 2, 5])
+    assert len(calls) == 6 and calls[0][:2] == (3, 5)  # the largest one first
+    seeds = {seed for _, _, seed in calls}
+    assert len(seeds) == 1 and isinstance(seeds.pop(), int)  # one seed for all
+    # the largest episode fails first, before any other point is computed
+    calls.clear()
+    with pytest.raises(ValueError, match="n_shot"):
+        ShotCurveDisplay.from_estimator(centroids, Xn, yn, n_shot=[1, 2, 500], **kw)
+    assert len(calls) == 1
+
+
+def test_shot_curve_plot_style(digits):
+    disp = ShotCurveDisplay(
+        [3, 1, 2],
+        [5, 10],
+        [[0.7, 0.5, 0.6], [0.6, 0.4, 0.5]],
+        np.zeros((2, 3)),
+        np.ones((2, 3)),
+    )
+    disp.plot(line_kw={"ls": "--", "c": "k"}, fill_between_kw={"alpha": 0.5, "fc": "r"})
+    assert list(disp.lines_) == list(disp.bands_) == [5, 10]
+    line = disp.lines_[5]
+    assert_array_equal(line.get_xdata(), [1, 2, 3])  # left to right
+    assert_array_equal(line.get_ydata(), [0.5, 0.6, 0.7])
+    assert line.get_linestyle() == "--" and to_rgba(line.get_color()) == to_rgba("k")
+    band = disp.bands_[10]
+    assert band.get_alpha() == 0.5
+    assert_allclose(band.get_facecolor()[0][:3], to_rgba("r")[:3])
+    # keywords override line_kw; label= is the name
+    again = disp.plot(line_kw={"color": "k"}, color="b", label="mine")
+    assert to_rgba(again.lines_[10].get_color()) == to_rgba("b")
+    assert _legend_texts(again.ax_) == ["mine 5-way", "mine 10-way"]
+
+
+def test_shot_curve_refuses_regressors(digits):
+    X, y = digits
+    with pytest.raises(
+        ValueError, match="classifiers only; MAMLRegressor is a regressor"
+    ):
+        ShotCurveDisplay.from_estimator(MAMLRegressor(), X, y)
+    pipe = make_pipeline(StandardScaler(), MAMLRegressor())
+    with pytest.raises(ValueError, match="classifiers only"):
+        ShotCurveDisplay.from_estimator(pipe, X, y)
 
 
 # ---------------------------------------------------------------------- episode
@@ -448,10 +695,14 @@ def test_episode_image_shapes():
     assert disp.accuracy == 0.5
     assert [ax.get_title() for ax in disp.axes_[2:]] == ["pred: a", "pred: a"]
     as_rows = EpisodeDisplay.from_predictions(
-        rgb.reshape(4, -1)[:2], labels, rgb.reshape(4, -1)[2:], labels
+        rgb.reshape(4, -1)[:2],
+        labels,
+        rgb.reshape(4, -1)[2:],
+        labels,
+        image_shape=(3, 5, 5),
     )
     assert_array_equal(as_rows.images, disp.images)
-    with pytest.raises(ValueError, match="pass image_shape"):
+    with pytest.raises(ValueError, match=r"Pass image_shape=\(H, W\) for grey"):
         EpisodeDisplay.from_predictions(rng.rand(2, 7), labels, rng.rand(2, 7), labels)
     with pytest.raises(
         ValueError, match="holds 25 values, but each sample of X_support"
@@ -484,6 +735,113 @@ def test_episode_errors_name_the_fix(digits, centroids):
         EpisodeDisplay.from_estimator(centroids, Xs, ys, Xq, yq[:2])
     with pytest.raises(ValueError, match="y_pred has 1 entries"):
         EpisodeDisplay.from_predictions(Xs, ys, Xq, yq[:1])
+
+
+def test_episode_colour_scale_is_shared():
+    labels = ["r", "g", "b"]
+    rgb = np.zeros((6, 3, 4, 4))
+    for i in range(6):
+        rgb[i, i % 3] = 1.0
+    query = rgb[3:].copy()
+    query[0, 0, 0, 0] = 1.01  # a float error above 1: clipped, not divided by 255
+    disp = EpisodeDisplay.from_predictions(rgb[:3], labels, query, labels)
+    expected = rgb.transpose(0, 2, 3, 1)
+    assert_array_equal(disp.images, expected)
+    # 0-255 values, as ints or floats, on one scale for support and query
+    u8 = (rgb * 255).astype(np.uint8)
+    dark = u8[3:] // 2  # the queries alone never reach 255
+    disp = EpisodeDisplay.from_predictions(u8[:3], labels, dark, labels)
+    assert_allclose(disp.images[:3], expected[:3])
+    assert_allclose(disp.images[3:], (dark / 255).transpose(0, 2, 3, 1))
+    disp = EpisodeDisplay.from_predictions(u8[:3] * 1.0, labels, dark * 1.0, labels)
+    assert_allclose(disp.images[3:], (dark / 255).transpose(0, 2, 3, 1))
+    # standardised images: one stretch from the overall minimum to maximum
+    rng = np.random.RandomState(0)
+    support, query = rng.randn(2, 3, 4, 4), rng.randn(2, 3, 4, 4) / 10
+    disp = EpisodeDisplay.from_predictions(support, [0, 1], query, [0, 1])
+    both = np.concatenate([support, query])
+    stretched = (both - both.min()) / (both.max() - both.min())
+    assert_allclose(disp.images, stretched.transpose(0, 2, 3, 1))
+    # grey images: one scale (vmin, vmax) for all of them
+    grey = rng.rand(4, 6, 6) * 0.5
+    disp = EpisodeDisplay.from_predictions(grey[:2], [0, 1], grey[2:], [0, 1])
+    limits = {ax.get_images()[0].get_clim() for ax in disp.axes_}
+    assert limits == {(grey.min(), grey.max())}
+
+
+def test_episode_rows_of_colour_pixels_need_a_shape():
+    rng = np.random.RandomState(0)
+    rows = rng.rand(4, 3 * 4 * 4)  # 48 values: RGB 4x4, or a 6x8 grey image, ...
+    with pytest.raises(ValueError, match=r"image_shape=\(3, 4, 4\) for square RGB"):
+        EpisodeDisplay.from_predictions(rows[:2], [0, 1], rows[2:], [0, 1])
+    disp = EpisodeDisplay.from_predictions(
+        rows[:2], [0, 1], rows[2:], [0, 1], image_shape=(6, 8)
+    )
+    assert disp.images.shape == (4, 6, 8)
+
+
+def test_episode_pipeline_uses_the_input_shape_of_its_last_step():
+    rng = np.random.RandomState(0)
+    X, y = rng.rand(40, 6 * 10), np.arange(40) % 4
+    net = ProtoNetClassifier(backbone="identity", input_shape=(1, 6, 10))
+    pipe = make_pipeline(StandardScaler(), net).fit(X, y)
+    disp = EpisodeDisplay.from_estimator(pipe, X[:4], y[:4], X[4:8], y[4:8])
+    assert disp.images.shape == (8, 6, 10)
+    assert_array_equal(disp.images[0], X[0].reshape(6, 10))
+    # a step that changes the features: the input_shape is not that of X
+    reduced = make_pipeline(
+        PCA(30), ProtoNetClassifier(backbone="identity", input_shape=(1, 5, 6))
+    ).fit(X, y)
+    with pytest.raises(ValueError, match="Cannot tell the image shape"):
+        EpisodeDisplay.from_estimator(reduced, X[:4], y[:4], X[4:8], y[4:8])
+
+
+def test_episode_display_checks_when_it_draws():
+    grey, other = np.zeros((2, 8, 8)), np.zeros((3, 9, 9))
+    # the constructor only stores: mistakes are reported by plot
+    disp = EpisodeDisplay(grey, [0, 1], np.zeros((3, 8, 8)), [0, 1, 1], [0, 1])
+    with pytest.raises(
+        ValueError, match="y_query has 2 entries but query_images has 3"
+    ):
+        disp.plot()
+    with pytest.raises(ValueError, match="y_query has 2 entries"):
+        disp.accuracy  # noqa: B018
+    shapes = EpisodeDisplay(grey, [0, 1], other, [0, 1, 1])
+    with pytest.raises(
+        ValueError,
+        match=r"support images have shape \(8, 8\) but the query images \(9, 9\)",
+    ):
+        shapes.plot()
+    colour = EpisodeDisplay(grey, [0, 1], np.zeros((3, 8, 8, 3)), [0, 1, 1])
+    with pytest.raises(ValueError, match="give images of one shape"):
+        colour.images  # noqa: B018
+    with pytest.raises(
+        ValueError, match=r"X_support holds images of shape \(8, 8\) but X_query"
+    ):
+        EpisodeDisplay.from_predictions(grey, [0, 1], other, [0, 1, 1])
+    with pytest.raises(ValueError, match="must have shape \\(n, H, W\\)"):
+        EpisodeDisplay(np.zeros((2, 64)), [0, 1], np.zeros((1, 64)), [0]).plot()
+
+
+def test_episode_layout(digits):
+    X, y = digits
+    Xs, ys, Xq, yq = _episode(X, y, [5, 6, 7], n_query=1)
+    disp = EpisodeDisplay.from_predictions(Xs, ys, Xq, yq, yq)
+    grid = disp.axes_[0].get_subplotspec().get_gridspec()
+    assert grid.get_geometry() == (2, 3)  # no empty column, no spacer row
+    # the queries fill rows of 5 when there are that many
+    Xs, ys, Xq, yq = _episode(X, y, [5, 6, 7], n_query=3)
+    disp = EpisodeDisplay.from_predictions(Xs, ys, Xq, yq, yq)
+    assert disp.axes_[0].get_subplotspec().get_gridspec().get_geometry() == (3, 5)
+    # drawing again on a figure clears it first, a SubFigure as well
+    fig = plt.figure()
+    disp.plot(fig=fig)
+    disp.plot(fig=fig)
+    assert len(fig.axes) == len(disp.axes_) == 3 + 9
+    sub = plt.figure().subfigures(1, 2)[1]
+    disp.plot(fig=sub, n_cols=3)
+    disp.plot(fig=sub, n_cols=3)
+    assert len(sub.axes) == 12 and sub.get_suptitle().startswith("query accuracy")
 
 
 # ------------------------------------------------------------- without matplotlib
