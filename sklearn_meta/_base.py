@@ -120,6 +120,14 @@ def resolve_device(device):
     Returns
     -------
     torch.device
+        For ``"auto"`` on a machine with CUDA, and for a plain ``"cuda"``,
+        the *current* CUDA device, with its index:
+        ``torch.device("cuda", torch.cuda.current_device())``. That is the
+        first GPU the process sees, unless the calling thread chose another
+        with ``torch.cuda.set_device``. A Dask worker started with
+        ``CUDA_VISIBLE_DEVICES=i`` sees only physical GPU ``i`` (as
+        ``cuda:0``), so each fit it runs stays on the GPU its worker was
+        given, never on GPU 0 for every worker.
 
     Raises
     ------
@@ -133,7 +141,7 @@ def resolve_device(device):
     device(type='cpu')
     """
     if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
@@ -152,6 +160,10 @@ def resolve_device(device):
                 f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA "
                 f"device(s). {fix}"
             )
+        if dev.index is None:
+            # pin "the current device" now: a worker given CUDA_VISIBLE_DEVICES=i or
+            # torch.cuda.set_device(i) trains there, whatever thread runs later steps
+            dev = torch.device("cuda", torch.cuda.current_device())
     elif dev.type == "mps":
         if not torch.backends.mps.is_available():
             raise ValueError(
