@@ -1481,6 +1481,20 @@ class BaseTorchEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
                     stacklevel=2,
                 )
                 device = torch.device("cpu")
+            elif (
+                device.type == "cuda"
+                and device.index is not None
+                and device.index >= torch.cuda.device_count()
+            ):
+                # fitted on a worker's cuda:k, loaded where there are fewer GPUs
+                current = torch.device("cuda", torch.cuda.current_device())
+                warnings.warn(
+                    f"{type(self).__name__} was fitted on {device}, which this machine "
+                    f"lacks; it was loaded on {current} (device_ is now {str(current)!r}).",
+                    DeviceWarning,
+                    stacklevel=2,
+                )
+                device = current
             state["device_"] = device
         if "history_" in state and not isinstance(state["history_"], History):
             state["history_"] = History(state["history_"])

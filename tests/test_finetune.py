@@ -815,6 +815,34 @@ def test_model_fitted_on_cuda_loads_on_cpu_simulated(fitted, digits_split, monke
     assert_array_equal(loaded.predict_proba(X_test), fitted.predict_proba(X_test))
 
 
+def test_model_fitted_on_a_missing_gpu_index_loads_on_the_current_gpu(fitted, monkeypatch):
+    """A pickle from a worker's cuda:3 loads on the current GPU where there are fewer."""
+    import sklearn_meta._base as base
+
+    fake = pickle.loads(pickle.dumps(fitted))
+    fake.device_ = torch.device("cuda", 3)  # fitted on a worker pinned to its 4th GPU
+    blob = pickle.dumps(fake)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    seen = []
+
+    class Seen(Exception):
+        pass
+
+    def where(blob, map_location):  # no GPU here to load onto: record where, stop
+        seen.append(map_location)
+        raise Seen
+
+    monkeypatch.setattr(base, "_from_torch_bytes", where)
+    with (
+        pytest.warns(DeviceWarning, match=r"fitted on cuda:3.*loaded on cuda:0"),
+        pytest.raises(Seen),
+    ):
+        pickle.loads(blob)
+    assert seen == [torch.device("cuda", 0)]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_fit_predict_and_load_on_cpu(digits_split, monkeypatch):
     X_train, X_test, y_train, y_test = digits_split
