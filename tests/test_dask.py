@@ -291,3 +291,42 @@ def test_auto_device_without_cuda_is_the_cpu(monkeypatch):
         assert resolve_device("auto") == torch.device("cpu")
     with pytest.raises(ValueError, match="sees no CUDA device"):
         resolve_device("cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_gpu_worker_trains_on_its_own_gpu():
+    """One worker per GPU, as the docs start them: device='auto' lands on that GPU."""
+    # the worker sees only the last GPU, as its cuda:0
+    last = str(torch.cuda.device_count() - 1)
+
+    def fit_there():
+        from sklearn.datasets import load_digits
+
+        X, y = load_digits(return_X_y=True)
+        clf = FineTuneClassifier(backbone=MLP, max_epochs=2, random_state=0)
+        clf.fit(X / 16, y)
+        return (
+            os.environ.get("CUDA_VISIBLE_DEVICES"),
+            str(clf.device_),
+            {str(p.device) for p in clf.module_.parameters()},
+            torch.cuda.get_device_name(0),
+        )
+
+    with (
+        dask.config.set({PROFILER: False}),
+        distributed.LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+            env={**ONE_THREAD, "CUDA_VISIBLE_DEVICES": last},
+        ) as cluster,
+        distributed.Client(cluster) as gpu_client,
+    ):
+        future = gpu_client.submit(fit_there, pure=False)
+        visible, device, param_devices, name = future.result()
+    assert visible == last
+    assert device == "cuda:0"
+    assert param_devices == {"cuda:0"}
+    assert name == torch.cuda.get_device_name(int(last))
