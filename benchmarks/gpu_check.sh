@@ -37,8 +37,10 @@
 # and carry it explicitly.) DATA_HOME overrides the folder.
 #
 # Packages: the repository root is put on PYTHONPATH (no install needed). If a
-# folder .whl/ holds wheels (skorch and easyfsl are not in every GPU image),
-# they are installed into /tmp/site first and put on PYTHONPATH as well.
+# folder .whl/ holds wheels (skorch and easyfsl are not in every GPU image,
+# nor are dask and distributed with tornado, tblib, zict, partd and locket,
+# which tests/test_dask.py and the scale step need), they are installed into
+# /tmp/site first and put on PYTHONPATH as well.
 #
 # Outputs: when $OUT is set, logs and JSON results go there
 # ($OUT/gpu_check_*.log, $OUT/fewshot_omniglot.json, ...); else to
@@ -47,9 +49,10 @@
 # Environment knobs (defaults): PYTHON (python3), DATA_HOME (.bench_data),
 # BENCH_ITERS (2000), BENCH_EPISODES (600), TEST_TIMEOUT (200),
 # BENCH_TIMEOUT (100), FT_TIMEOUT (40), DEF_TIMEOUT (80), DA_TIMEOUT (100),
-# MAML_ITERS (1500), MAML_TIMEOUT (150); the default timeouts add up to under
-# 10 minutes. ONLY="tests maml" runs just the steps named (tests, fewshot,
-# finetune, defaults, domain, maml), to split the check over two calls.
+# MAML_ITERS (1500), MAML_TIMEOUT (150), SCALE_TIMEOUT (60); the default
+# timeouts add up to under 10 minutes. ONLY="tests maml" runs just the steps
+# named (tests, fewshot, finetune, defaults, domain, maml, scale), to split the
+# check over two calls; "scale" (Dask, 1/2/4 workers) runs only when named.
 set -euo pipefail
 export PYTHONUNBUFFERED=1
 
@@ -66,6 +69,7 @@ DEF_TIMEOUT=${DEF_TIMEOUT:-80}
 DA_TIMEOUT=${DA_TIMEOUT:-100}
 MAML_ITERS=${MAML_ITERS:-1500}
 MAML_TIMEOUT=${MAML_TIMEOUT:-150}
+SCALE_TIMEOUT=${SCALE_TIMEOUT:-60}
 ONLY=${ONLY:-tests fewshot finetune defaults domain maml}
 RESULTS=${OUT:-bench_results}
 mkdir -p "$RESULTS"
@@ -157,6 +161,12 @@ else
     STATUS[maml]="SKIPPED (no $DATA_HOME/omniglot.npz; see the header)"
     SECONDS_TAKEN[maml]=0
 fi
+
+# Dask scale-out on the machine's CPU cores (the GPU test of one worker per GPU
+# is in tests/test_dask.py, step "tests"). Not in the default ONLY: the
+# timeouts above already fill one 10-minute call; run ONLY=scale as a second.
+run_step scale "$SCALE_TIMEOUT" "$PYTHON" benchmarks/scale_out.py --quick \
+    --workers 1 2 4 --no-profiler
 
 echo
 echo "== gpu_check summary"
