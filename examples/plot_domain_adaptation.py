@@ -33,14 +33,18 @@ X_source, y_source, X_target, y_target = make_digits_shift(random_state=0)
 X = np.concatenate([X_source, X_target])
 y = np.concatenate([y_source, np.full(len(X_target), -1)])  # -1: unlabelled target
 
-fig, axes = plt.subplots(1, 2, figsize=(5, 2.6), layout="constrained")
-for ax, image, title in (
-    (axes[0], X_source[0], "source"),
-    (axes[1], X_target[0], "target"),
-):
-    ax.imshow(image.reshape(8, 8), cmap="gray_r")
-    ax.set_title(title)
-    ax.set_axis_off()
+fig, axes = plt.subplots(2, 5, figsize=(6, 2.8), layout="constrained")
+for digit in range(5):
+    for row, (images, labels, domain) in enumerate(
+        ((X_source, y_source, "source"), (X_target, y_target, "target"))
+    ):
+        ax = axes[row, digit]
+        ax.imshow(images[labels == digit][0].reshape(8, 8), cmap="gray_r")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if digit == 0:
+            ax.set_ylabel(domain)
+fig.suptitle("The digits 0-4 in each domain")
 plt.show()
 
 # %%
