@@ -87,7 +87,11 @@ html_theme_options = {
     "show_prev_next": False,
     "secondary_sidebar_items": ["page-toc"],
 }
-html_sidebars = {"**": ["sidebar-nav-bs"]}
+# the single pages get the whole width (their code blocks are wide); the
+# gallery and the API reference keep the list of their pages on the left
+html_sidebars = {
+    page: [] for page in ("index", "user_guide", "scale_out", "datasets", "benchmarks")
+}
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 RUN_EXAMPLES = os.environ.get("SKLEARN_META_DOCS_PLOT", "1") != "0"

@@ -20,7 +20,7 @@ and ``n_adapt_steps`` says how many gradient steps it takes.
 # %%
 # Meta-training
 # -------------
-# 2,000 meta-updates of 25 tasks each take about a minute on one CPU core;
+# 2,000 meta-updates of 25 tasks each take 15-20 seconds on one CPU core;
 # the paper trains for 70,000 (``benchmarks/maml_sinusoid.py`` does, and
 # reaches its mean squared errors: 0.355 after one step, 0.116 after ten).
 import matplotlib.pyplot as plt

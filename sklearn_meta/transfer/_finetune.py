@@ -62,9 +62,10 @@ class FineTuneClassifier(_MinibatchTrainer, BaseTorchClassifier):
         ``freeze`` blocks (convolutional stages, hidden layers). Frozen blocks
         keep their batch-norm statistics.
     unfreeze_at : int or None, default=None
-        Epoch at which gradual unfreezing starts: from then on, one frozen
-        block is released per epoch, the one nearest the head first. None
-        keeps frozen blocks frozen.
+        Number of epochs after which gradual unfreezing starts: from then
+        on, one frozen block is released per epoch, the one nearest the head
+        first (``history_`` epoch ``unfreeze_at + 1`` is the first with one
+        block fewer frozen). None keeps frozen blocks frozen.
     backbone_lr : float or "auto", default="auto"
         Learning rate of the backbone as a ratio of ``lr``; ``"auto"`` is 0.1
         for a pretrained backbone and 1.0 for one trained from scratch.
