@@ -142,18 +142,22 @@ class ClassDisjointKFold(BaseCrossValidator):
             yield test
 
 
-def _final_step(estimator, X):
-    """Walk through fitted Pipeline steps: the last estimator and transformed X."""
+def _final_step(estimator, *Xs, caller="Episodic evaluation", hint=""):
+    """Walk through fitted Pipeline steps: the last estimator, then each X transformed.
+
+    The last estimator must be a few-shot one (with ``adapt``); otherwise a
+    TypeError names ``caller`` and ends with ``hint``.
+    """
     while isinstance(estimator, Pipeline):
         if len(estimator.steps) > 1:
-            X = estimator[:-1].transform(X)
+            Xs = tuple(estimator[:-1].transform(X) for X in Xs)
         estimator = estimator.steps[-1][1]
     if not hasattr(estimator, "adapt"):
         raise TypeError(
-            f"Episodic evaluation needs a few-shot estimator with an adapt() method "
-            f"(such as ProtoNetClassifier); got {type(estimator).__name__}."
+            f"{caller} needs a few-shot estimator with an adapt() method "
+            f"(such as ProtoNetClassifier); got {type(estimator).__name__}.{hint}"
         )
-    return estimator, X
+    return (estimator, *Xs)
 
 
 def _take(X, idx):

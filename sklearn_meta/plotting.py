@@ -42,6 +42,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._base import _normalise_input_shape
+from .model_selection import _final_step
 
 __all__ = [
     "EmbeddingDisplay",
@@ -1667,17 +1668,13 @@ class EpisodeDisplay:
             The display, drawn.
         """
         _check_matplotlib(f"{cls.__name__}.from_estimator")
-        final, Xs, Xq = estimator, X_support, X_query
-        while isinstance(final, Pipeline):
-            if len(final.steps) > 1:
-                Xs, Xq = final[:-1].transform(Xs), final[:-1].transform(Xq)
-            final = final.steps[-1][1]
-        if not hasattr(final, "adapt"):
-            raise TypeError(
-                f"{cls.__name__}.from_estimator needs a few-shot estimator with an "
-                f"adapt() method (such as ProtoNetClassifier); got "
-                f"{type(final).__name__}. Use from_predictions for other models."
-            )
+        final, Xs, Xq = _final_step(
+            estimator,
+            X_support,
+            X_query,
+            caller=f"{cls.__name__}.from_estimator",
+            hint=" Use from_predictions for other models.",
+        )
         _check_length("y_support", y_support, _num_rows(X_support), "X_support")
         _check_length("y_query", y_query, _num_rows(X_query), "X_query")
         y_pred = final.adapt(Xs, y_support).predict(Xq)
