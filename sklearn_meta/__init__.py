@@ -1,6 +1,11 @@
 """Few-shot meta-learning and transfer learning as scikit-learn estimators."""
 
-from .fewshot import MAMLClassifier, MAMLRegressor, ProtoNetClassifier, ReptileClassifier
+from .fewshot import (
+    MAMLClassifier,
+    MAMLRegressor,
+    ProtoNetClassifier,
+    ReptileClassifier,
+)
 from .transfer import DomainAdaptedClassifier, FineTuneClassifier
 
 __version__ = "0.1.0.dev0"

@@ -29,9 +29,8 @@ is new about its algorithm.
   ``torch.load(..., weights_only=True)``: loading one never runs code, and a
   model fitted on CUDA loads on a machine without it.
 
-This module is also the one place that imports scikit-learn's private helpers
-(parameter constraints, ``_fit_context``); if scikit-learn moves them, only
-this shim changes.
+scikit-learn's private helpers come from :mod:`sklearn_meta._sklearn`, the
+one shim for them.
 """
 
 from __future__ import annotations
@@ -69,17 +68,8 @@ from sklearn.utils.validation import (
 from skorch.history import History
 from tqdm.auto import tqdm
 
-# The shim for scikit-learn's private helpers: import them from here only.
-from sklearn.base import _fit_context  # noqa: F401
-from sklearn.utils._param_validation import (  # noqa: F401
-    HasMethods,
-    Hidden,
-    Interval,
-    StrOptions,
-)
-from sklearn.utils.multiclass import _check_partial_fit_first_call  # noqa: F401
-from sklearn.utils.validation import _num_samples  # noqa: F401
-
+from ._inputs import as_image_batch
+from ._sklearn import Interval, StrOptions
 from .exceptions import DeviceWarning, TrainingInterrupted
 
 __all__ = [
@@ -342,92 +332,6 @@ def module_lock(module):
         return lock
 
 
-def _normalise_input_shape(input_shape, name="input_shape"):
-    """``(C, H, W)`` from ``input_shape``; also whether it was channels-last."""
-    try:
-        shape = tuple(int(s) for s in input_shape)
-    except (TypeError, ValueError):
-        shape = ()
-    if len(shape) == 2:
-        shape = (1, *shape)
-    if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(
-            f"{name} must be (C, H, W) or (H, W) of positive ints; got {input_shape!r}."
-        )
-    # (H, W, C) with C in {1, 3}: read it as 4-D image arrays are read
-    if shape[2] in (1, 3) and shape[0] not in (1, 3):
-        return (shape[2], shape[0], shape[1]), True
-    return shape, False
-
-
-def as_image_batch(X, input_shape, *, name="input_shape"):
-    """Reshape validated samples into what a backbone consumes.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features) or (n_samples, H, W) or (n_samples, C, H, W)
-        Validated float32 array. A 4-D array whose last axis has 1 or 3
-        channels while its second has neither is taken as channels-last.
-    input_shape : tuple or None
-        ``(C, H, W)`` (or ``(H, W)``) of the flattened images in a 2-D ``X``.
-        An ``(H, W, C)`` whose last entry is 1 or 3 while its first is
-        neither is read as rows flattened from channels-last images, as a
-        4-D array of that shape would be. ``None`` with a 2-D ``X`` means
-        tabular rows.
-    name : str, default="input_shape"
-        Name of the parameter in error messages.
-
-    Returns
-    -------
-    X : ndarray
-        ``(n_samples, n_features)`` for tabular data, else ``(n_samples, C, H, W)``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_meta._base import as_image_batch
-    >>> as_image_batch(np.zeros((5, 12), np.float32), (3, 2, 2)).shape
-    (5, 3, 2, 2)
-    >>> as_image_batch(np.zeros((5, 12), np.float32), (2, 2, 3)).shape
-    (5, 3, 2, 2)
-    """
-    if X.ndim == 2:
-        if input_shape is None:
-            return X
-        shape, channels_last = _normalise_input_shape(input_shape, name)
-        if int(np.prod(shape)) != X.shape[1]:
-            raise ValueError(
-                f"{name}={tuple(input_shape)} holds {int(np.prod(shape))} values per "
-                f"image, but X has {X.shape[1]} features. Pass the (C, H, W) of the "
-                "flattened images, or input_shape=None for tabular data."
-            )
-        if channels_last:
-            c, h, w = shape
-            return X.reshape(X.shape[0], h, w, c).transpose(0, 3, 1, 2).copy()
-        return X.reshape(X.shape[0], *shape)
-    # reshape / copy (not views) so that the strides are the standard ones:
-    # torch picks its convolution kernels from the strides, and a one-channel
-    # channels-last view would train differently from the same images as NCHW
-    if X.ndim == 3:
-        X = X.reshape(X.shape[0], 1, *X.shape[1:])
-    elif X.ndim == 4:
-        if X.shape[1] not in (1, 3) and X.shape[3] in (1, 3):
-            X = X.transpose(0, 3, 1, 2).copy()
-    else:
-        raise ValueError(
-            f"X must be 2-D (n_samples, n_features), 3-D (n_samples, H, W) or 4-D "
-            f"(n_samples, C, H, W); got an array of shape {X.shape}."
-        )
-    if input_shape is not None and tuple(X.shape[1:]) != _normalise_input_shape(
-        input_shape, name
-    )[0]:
-        raise ValueError(
-            f"{name}={tuple(input_shape)} does not match the image arrays of "
-            f"shape {X.shape[1:]} (as (C, H, W)). Drop {name} or fix it."
-        )
-    return X
-
-
 def _is_fitted_estimator(obj):
     if not hasattr(obj, "_feature_extractor"):
         return False
@@ -497,7 +401,7 @@ def _to_host(obj):
     return copy.deepcopy(obj)
 
 
-def _data_key(X, y, *extra):
+def data_key(X, y, *extra):
     """A cheap fingerprint of a training set: a CRC of its shape, labels and some rows.
 
     An int, so that history rows stay numbers (loggers plot every key).

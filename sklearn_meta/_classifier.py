@@ -18,7 +18,8 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from ._base import BaseTorchEstimator, _check_partial_fit_first_call
+from ._base import BaseTorchEstimator
+from ._sklearn import check_partial_fit_first_call
 
 __all__ = ["BaseTorchClassifier"]
 
@@ -103,7 +104,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
                 "every label the model will predict."
             )
         X, y = self._validate_X_y(X, y, reset=first)
-        _check_partial_fit_first_call(self, classes)
+        check_partial_fit_first_call(self, classes)
         if len(self.classes_) < 2:
             raise ValueError(
                 f"{type(self).__name__} needs at least 2 classes; classes holds only "

@@ -28,7 +28,7 @@ import torch
 from sklearn.base import BaseEstimator
 from torch import nn
 
-from ._base import Interval, StrOptions
+from ._sklearn import Interval, StrOptions
 
 __all__ = [
     "MLPBackbone",

@@ -25,14 +25,15 @@ import torch
 from scipy.stats import norm
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import BaseCrossValidator
-from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.metadata_routing import MetadataRequest
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length
 
-from ._base import _num_samples, derive_seed
+from ._base import derive_seed
 from ._episodes import EpisodeSampler
+from ._pipeline import final_step
+from ._sklearn import num_samples
 
 __all__ = [
     "ClassDisjointKFold",
@@ -140,24 +141,6 @@ class ClassDisjointKFold(BaseCrossValidator):
     def _iter_test_indices(self, X=None, y=None, groups=None):  # pragma: no cover
         for _, test in self.split(X, y, groups):
             yield test
-
-
-def _final_step(estimator, *Xs, caller="Episodic evaluation", hint=""):
-    """Walk through fitted Pipeline steps: the last estimator, then each X transformed.
-
-    The last estimator must be a few-shot one (with ``adapt``); otherwise a
-    TypeError names ``caller`` and ends with ``hint``.
-    """
-    while isinstance(estimator, Pipeline):
-        if len(estimator.steps) > 1:
-            Xs = tuple(estimator[:-1].transform(X) for X in Xs)
-        estimator = estimator.steps[-1][1]
-    if not hasattr(estimator, "adapt"):
-        raise TypeError(
-            f"{caller} needs a few-shot estimator with an adapt() method "
-            f"(such as ProtoNetClassifier); got {type(estimator).__name__}.{hint}"
-        )
-    return (estimator, *Xs)
 
 
 def _take(X, idx):
@@ -322,13 +305,13 @@ def evaluate_episodes(
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1); got {confidence!r}.")
     y = np.asarray(y)
-    if y.ndim != 1 or _num_samples(X) != y.shape[0]:
+    if y.ndim != 1 or num_samples(X) != y.shape[0]:
         raise ValueError(
             f"X and y must hold the same number of samples, with y 1-D; got "
-            f"{_num_samples(X)} samples and y of shape {y.shape}."
+            f"{num_samples(X)} samples and y of shape {y.shape}."
         )
     check_classification_targets(y)
-    final, Xf = _final_step(estimator, X)
+    final, Xf = final_step(estimator, X)
     classes, codes = np.unique(y, return_inverse=True)
     sampler = EpisodeSampler(
         codes, n_way=n_way, n_shot=n_shot, n_query=n_query, class_names=classes
@@ -664,7 +647,7 @@ class DomainShuffleSplit(BaseCrossValidator):
         test : ndarray
             Test indices.
         """
-        n = _num_samples(X)
+        n = num_samples(X)
         is_target = _target_rows(y, sample_domain, n)
         parts = [np.flatnonzero(~is_target), np.flatnonzero(is_target)]
         for name, idx in zip(("source", "target"), parts):
@@ -748,7 +731,7 @@ class _DAScorer:
         return request
 
     def __call__(self, estimator, X, y=None, sample_domain=None):
-        n = _num_samples(X)
+        n = num_samples(X)
         is_target = _target_rows(y, sample_domain, n)
         target = np.flatnonzero(is_target)
         source = np.flatnonzero(~is_target)

@@ -41,8 +41,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from ._base import _normalise_input_shape
-from .model_selection import _final_step
+from ._inputs import normalise_input_shape
+from ._pipeline import final_step
 
 __all__ = [
     "EmbeddingDisplay",
@@ -1269,7 +1269,7 @@ def _as_images(X, image_shape, what):
                 "image_shape=(H, W) for grey images or (C, H, W) or (H, W, C) for "
                 f"colour ones{hint}."
             )
-    (c, h, w), channels_last = _normalise_input_shape(image_shape, "image_shape")
+    (c, h, w), channels_last = normalise_input_shape(image_shape, "image_shape")
     if c * h * w != size:
         raise ValueError(
             f"image_shape={tuple(image_shape)!r} holds {c * h * w} values, but each "
@@ -1312,7 +1312,7 @@ def _input_image_shape(final, n_raw, n_seen):
         if shape is None:
             continue
         try:
-            (c, h, w), _ = _normalise_input_shape(shape, attr)
+            (c, h, w), _ = normalise_input_shape(shape, attr)
         except ValueError:
             continue
         if c * h * w == n_raw:
@@ -1668,7 +1668,7 @@ class EpisodeDisplay:
             The display, drawn.
         """
         _check_matplotlib(f"{cls.__name__}.from_estimator")
-        final, Xs, Xq = _final_step(
+        final, Xs, Xq = final_step(
             estimator,
             X_support,
             X_query,

@@ -35,17 +35,10 @@ import torch.nn.functional as F
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from .._base import (
-    Interval,
-    _data_key,
-    StrOptions,
-    _fit_context,
-    fit_guard,
-    reseed_global,
-    torch_rng,
-)
+from .._base import data_key, fit_guard, reseed_global, torch_rng
 from .._classifier import BaseTorchClassifier
 from .._episodes import EpisodeSampler
+from .._sklearn import Interval, StrOptions, fit_context
 
 __all__ = ["BaseEpisodicClassifier", "EpisodicTraining"]
 
@@ -290,7 +283,7 @@ class BaseEpisodicClassifier(EpisodicTraining, BaseTorchClassifier):
 
     # ---------------------------------------------------------------- fitting
     @fit_guard(partial=False)
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Meta-train on episodes from ``(X, y)``, then fit the classes of ``y``.
 
@@ -343,7 +336,7 @@ class BaseEpisodicClassifier(EpisodicTraining, BaseTorchClassifier):
             validate=validate,
             X=X,
             y=y,
-            data_key=_data_key(X, codes),
+            data_key=data_key(X, codes),
             class_names=names,
         )
         del X_tr, y_tr, validate
@@ -351,7 +344,7 @@ class BaseEpisodicClassifier(EpisodicTraining, BaseTorchClassifier):
         return self
 
     @fit_guard(partial=True)
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None):
         """Meta-train further on ``(X, y)``, building the model on the first call.
 
@@ -399,7 +392,7 @@ class BaseEpisodicClassifier(EpisodicTraining, BaseTorchClassifier):
         episode = self.n_way * (self.n_shot + self.n_query)
         n_updates = max(1, math.ceil(len(codes) / episode))
         self._meta_train(
-            X_t, y_t, lambda: self.n_iter_ + n_updates, X=X, y=y, data_key=_data_key(X, codes)
+            X_t, y_t, lambda: self.n_iter_ + n_updates, X=X, y=y, data_key=data_key(X, codes)
         )
         self._set_support(X_t, y_t, present, first=first)
         return self

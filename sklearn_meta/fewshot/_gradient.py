@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._base import HasMethods, Interval, StrOptions, module_lock, uses_batch_statistics
+from .._base import module_lock, uses_batch_statistics
+from .._sklearn import HasMethods, Interval, StrOptions
 from ..backbones import Conv4Backbone, MLPBackbone, build_backbone, has_batch_norm
 from ._base import BaseEpisodicClassifier
 from ._inner import (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._base import StrOptions
+from .._sklearn import StrOptions
 from ._gradient import BaseGradientClassifier
 from ._inner import backward_tasks
 

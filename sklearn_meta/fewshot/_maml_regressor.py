@@ -10,13 +10,9 @@ import torch
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from torch import nn
 
-from .._base import (
-    _data_key,
-    _fit_context,
-    fit_guard,
-    module_lock,
-)
+from .._base import data_key, fit_guard, module_lock
 from .._regressor import BaseTorchRegressor
+from .._sklearn import fit_context
 from ..backbones import Conv4Backbone, MLPBackbone, build_backbone
 from ._base import EpisodicTraining
 from ._gradient import INNER_LOOP_CONSTRAINTS, InnerLoopEstimator, _MetaNet, _step_sizes
@@ -302,7 +298,7 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
         return X_t, y_t, torch.from_numpy(codes).to(self.device_)
 
     @fit_guard(partial=False)
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, groups=None):
         """Meta-train on the tasks of ``(X, y)`` named by ``groups``, then adapt to all of it.
 
@@ -334,14 +330,14 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
             lambda: self._resolve_max_iter(len(y)),
             X=X,
             y=y,
-            data_key=_data_key(X, np.stack([y, codes])),
+            data_key=data_key(X, np.stack([y, codes])),
             class_names=names,
         )
         self._set_support(X_t, y_t)
         return self
 
     @fit_guard(partial=True)
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, groups=None):
         """Meta-train further on ``(X, y)``, building the model on the first call.
 
@@ -381,7 +377,7 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
             lambda: self.n_iter_ + n_updates,
             X=X,
             y=y,
-            data_key=_data_key(X, np.stack([y, codes])),
+            data_key=data_key(X, np.stack([y, codes])),
             class_names=names,
         )
         self._set_support(X_t, y_t)

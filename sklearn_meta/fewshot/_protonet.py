@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._base import HasMethods, Interval, StrOptions
 from .._episodes import class_means, episode_logits, prototype_logits
+from .._sklearn import HasMethods, Interval, StrOptions
 from ..backbones import build_backbone
 from ._base import BaseEpisodicClassifier
 

@@ -12,15 +12,9 @@ import torch.nn.functional as F
 from sklearn.utils.validation import column_or_1d
 from torch import nn
 
-from .._base import (
-    HasMethods,
-    Interval,
-    StrOptions,
-    _data_key,
-    _fit_context,
-    fit_guard,
-)
+from .._base import data_key, fit_guard
 from .._classifier import BaseTorchClassifier
+from .._sklearn import HasMethods, Interval, StrOptions, fit_context
 from ..backbones import build_backbone, has_batch_norm
 from ..exceptions import DomainAdaptationWarning
 from ._adaptation import ADVERSARIAL, grl_coeff, make_criterion
@@ -339,7 +333,7 @@ class DomainAdaptedClassifier(_MinibatchTrainer, BaseTorchClassifier):
 
     # ---------------------------------------------------------------- fitting
     @fit_guard(partial=False)
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_domain=None):
         """Fit on labelled source rows and unlabelled (``y == -1``) target rows.
 
@@ -380,7 +374,7 @@ class DomainAdaptedClassifier(_MinibatchTrainer, BaseTorchClassifier):
         return self
 
     @fit_guard(partial=True)
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_domain=None):
         """Run one more epoch on ``(X, y)``, building the model on the first call.
 
@@ -542,7 +536,7 @@ class DomainAdaptedClassifier(_MinibatchTrainer, BaseTorchClassifier):
 
         self._train_epochs(
             target, n_batches=n_batches,
-            data_key=_data_key(X, np.where(is_target, -2 - codes, codes), n_batches),
+            data_key=data_key(X, np.where(is_target, -2 - codes, codes), n_batches),
             data_device=data_dev, draw=draw, step=step, prepare=prepare,
             step_means=sums if adapt else None, X=X, y=codes, validate=validate,
         )

@@ -9,15 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._base import (
-    HasMethods,
-    Interval,
-    StrOptions,
-    _fit_context,
-    _data_key,
-    fit_guard,
-)
+from .._base import data_key, fit_guard
 from .._classifier import BaseTorchClassifier
+from .._sklearn import HasMethods, Interval, StrOptions, fit_context
 from ..backbones import build_backbone, has_batch_norm, module_blocks
 from ._minibatch import _MinibatchTrainer, batch_bounds
 
@@ -254,7 +248,7 @@ class FineTuneClassifier(_MinibatchTrainer, BaseTorchClassifier):
 
     # ---------------------------------------------------------------- fitting
     @fit_guard(partial=False)
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Fit the head (and the unfrozen backbone) for ``max_epochs`` epochs.
 
@@ -291,7 +285,7 @@ class FineTuneClassifier(_MinibatchTrainer, BaseTorchClassifier):
         return self
 
     @fit_guard(partial=True)
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None):
         """Run one more epoch on ``(X, y)``, building the model on the first call.
 
@@ -419,7 +413,7 @@ class FineTuneClassifier(_MinibatchTrainer, BaseTorchClassifier):
             return loss.detach() * (stop - start), correct, stop - start
 
         self._train_epochs(
-            target, n_batches=len(bounds), data_key=_data_key(X, codes, len(bounds)),
+            target, n_batches=len(bounds), data_key=data_key(X, codes, len(bounds)),
             data_device=X_t.device, draw=draw, step=step, prepare=prepare, X=X, y=codes,
             validate=validate,
         )
