@@ -55,7 +55,7 @@ from torch import nn
 
 import sklearn_meta
 from sklearn_meta import ProtoNetClassifier
-from sklearn_meta._base import derive_seed
+from sklearn_meta._devices import derive_seed
 from sklearn_meta._episodes import EpisodeSampler
 from sklearn_meta.datasets import load_omniglot
 from sklearn_meta.model_selection import evaluate_episodes

@@ -53,7 +53,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sklearn_meta import MAMLClassifier  # noqa: E402
-from sklearn_meta._base import derive_seed, resolve_device, torch_rng  # noqa: E402
+from sklearn_meta._devices import derive_seed, resolve_device, torch_rng  # noqa: E402
 from sklearn_meta._episodes import EpisodeSampler  # noqa: E402
 from sklearn_meta.backbones import Conv4Backbone, build_backbone  # noqa: E402
 from sklearn_meta.datasets import load_omniglot  # noqa: E402

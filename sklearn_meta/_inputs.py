@@ -1,14 +1,41 @@
-"""Input shapes: what a backbone consumes, from what a user passes.
+"""Input handling: from what a user passes to batches on the device.
 
-Shared by the estimators and :mod:`sklearn_meta.plotting` (which draws the
-images a model was fitted on).
+:class:`InputMixin` gives every estimator one way in:
+
+* ``_validate_X`` / ``_validate_X_y`` check what was passed (numpy, pandas,
+  lists; dense, finite; 2-D rows with an optional ``input_shape``, or N-D
+  image arrays), set or check ``n_features_in_`` and ``input_shape_``, and
+  shape it into what a backbone consumes (:func:`as_image_batch`);
+* ``_device_data(X, *arrays)`` is the one entry point that turns validated
+  samples (and their targets) into tensors on the device;
+* ``_batched`` runs inference in fixed-size chunks: only the last chunk is
+  padded, so a row's output does not depend on the rows predicted with it,
+  and memory stays at the output plus one chunk.
+
+:func:`normalise_input_shape` is shared with :mod:`sklearn_meta.plotting`
+(which draws the images a model was fitted on).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.utils.validation import check_array, check_consistent_length, validate_data
 
-__all__ = ["as_image_batch", "normalise_input_shape"]
+from ._training import reset_fitted_state
+
+__all__ = ["InputMixin", "as_image_batch", "normalise_input_shape", "uses_batch_statistics"]
+
+#: how every estimator checks X: dense float32, rows or N-D images, finite
+_CHECK_ARRAY = dict(dtype=np.float32, allow_nd=True, ensure_all_finite=True)
+
+#: rows per inference chunk (see InputMixin._batched)
+_INFER_CHUNK_CPU = 64
+_INFER_CHUNK_CUDA = 1024
+
+#: above this many bytes a training set that may stream stays in host memory
+_DEVICE_DATA_LIMIT = 2 * 1024**3
 
 
 def normalise_input_shape(input_shape, name="input_shape"):
@@ -97,3 +124,157 @@ def as_image_batch(X, input_shape, *, name="input_shape"):
     return X
 
 
+def uses_batch_statistics(module):
+    """Whether ``module`` normalises with batch statistics in eval mode.
+
+    Batch-norm layers built with ``track_running_stats=False`` (as MAML
+    networks often are) normalise every forward pass with the statistics of
+    the batch itself, so padding a batch would change its outputs.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from sklearn_meta._inputs import uses_batch_statistics
+    >>> uses_batch_statistics(nn.BatchNorm1d(3, track_running_stats=False))
+    True
+    >>> uses_batch_statistics(nn.BatchNorm1d(3))
+    False
+    """
+    return any(
+        isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not m.track_running_stats
+        for m in module.modules()
+    )
+
+
+class InputMixin:
+    """Validation, shapes, device tensors and chunked inference (mixin of the base).
+
+    The estimator provides ``input_shape`` (parameter), ``device_`` and
+    ``module_`` (fitted); validating with ``reset`` forgets a previous fit.
+    """
+
+    def _check_dense(self, X):
+        if sp.issparse(X):
+            raise ValueError(
+                f"{type(self).__name__} does not take sparse input: the networks need "
+                "dense arrays. Convert X with X.toarray(), or reduce it first (e.g. "
+                "TruncatedSVD in a Pipeline)."
+            )
+
+    def _check_X(self, X, *, reset, y=None):
+        """validate_data for rows; for N-D images n_features_in_ is C*H*W."""
+        self._check_dense(X)
+        ndim = getattr(X, "ndim", None)
+        if ndim is None and isinstance(X, (list, tuple)):
+            X = np.asarray(X)
+            ndim = X.ndim
+        if ndim is not None and ndim > 2:
+            X = check_array(X, **_CHECK_ARRAY)
+            if y is not None:
+                y = np.asarray(y)
+                check_consistent_length(X, y)
+            if reset:
+                self.n_features_in_ = int(np.prod(X.shape[1:]))
+                vars(self).pop("feature_names_in_", None)
+            return X, y
+        if y is None:
+            return validate_data(self, X, reset=reset, **_CHECK_ARRAY), None
+        return validate_data(self, X, y, reset=reset, **_CHECK_ARRAY)
+
+    def _validate_X(self, X, *, reset):
+        """Validate ``X`` (sets or checks ``n_features_in_``) and shape it."""
+        X, _ = self._check_X(X, reset=reset)
+        return self._shape_X(X, reset=reset)
+
+    def _validate_X_y(self, X, y, *, reset=True):
+        """Validate ``X, y``; with ``reset``, forget any previous fit first."""
+        if reset:
+            reset_fitted_state(self)
+        X, y = self._check_X(X, reset=reset, y=y)
+        return self._shape_X(X, reset=reset), y
+
+    def _shape_X(self, X, *, reset):
+        if not reset and X.ndim == 2 and self.input_shape is None and len(self.input_shape_) == 3:
+            # rows flattened from the images the model was fitted on, in
+            # their layout (channels-last arrays flatten as H, W, C)
+            if X.shape[1] == int(np.prod(self.input_shape_)):
+                c, h, w = self.input_shape_
+                if getattr(self, "_channels_last_input", False):
+                    return X.reshape(X.shape[0], h, w, c).transpose(0, 3, 1, 2).copy()
+                return X.reshape(X.shape[0], c, h, w)
+        if reset:
+            self._channels_last_input = bool(
+                X.ndim == 4 and X.shape[1] not in (1, 3) and X.shape[3] in (1, 3)
+            )
+        X = as_image_batch(X, self.input_shape)
+        if reset:
+            self.input_shape_ = tuple(X.shape[1:])
+        elif tuple(X.shape[1:]) != self.input_shape_:
+            raise ValueError(
+                f"X has samples of shape {X.shape[1:]}, but {type(self).__name__} "
+                f"was fitted on samples of shape {self.input_shape_}."
+            )
+        return X
+
+    def _to_tensor(self, X):
+        return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+
+    def _device_data(self, X, *arrays, stream=False):
+        """Validated samples (and arrays of targets) as tensors on ``device_``.
+
+        The one entry point from host data to the device. ``X`` becomes
+        float32; each array keeps its dtype. With ``stream=True`` a training
+        set larger than 2 GiB stays in pinned host memory and its batches
+        travel to the device as they are used.
+        """
+        tensors = [self._to_tensor(X)]
+        tensors += [torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
+        if stream and self.device_.type != "cpu" and tensors[0].numel() * 4 > _DEVICE_DATA_LIMIT:
+            return tuple(t.pin_memory() for t in tensors)
+        return tuple(t.to(self.device_) for t in tensors)
+
+    # ------------------------------------------------------------- inference
+    def _chunk_size(self, n):
+        if uses_batch_statistics(self.module_):
+            # the output depends on the batch: predict it in as few, equal
+            # batches as memory allows and never pad
+            return max(1, n)
+        return _INFER_CHUNK_CUDA if self.device_.type == "cuda" else _INFER_CHUNK_CPU
+
+    def _batched(self, fn, X, *, reduce=None):
+        """Apply ``fn`` to ``X`` on the device in eval mode, in fixed-size chunks.
+
+        Every chunk has the same number of rows (only the last one is padded,
+        by a copy of that chunk alone), so a sample gets the same output
+        whether it is predicted alone or among many: float32 kernels round
+        differently for different batch shapes. Networks that normalise with
+        batch statistics are run unpadded instead. ``reduce`` maps each
+        chunk's output before it goes back to the host (``predict`` keeps
+        only the argmax). Peak memory is the result plus one chunk.
+        """
+        n = X.shape[0]
+        chunk = self._chunk_size(n)
+        out = None
+        self.module_.eval()
+        with torch.inference_mode():
+            for start in range(0, n, chunk):
+                xb = X[start : start + chunk]
+                m = xb.shape[0]
+                if m < chunk and chunk != n:
+                    xb = np.concatenate([xb, np.zeros((chunk - m, *xb.shape[1:]), xb.dtype)])
+                xb = self._to_tensor(xb).to(self.device_, non_blocking=True)
+                res = fn(xb)[:m]
+                res = reduce(res) if reduce is not None else res.double()
+                res = res.cpu().numpy()
+                if out is None:
+                    out = np.empty((n, *res.shape[1:]), dtype=res.dtype)
+                out[start : start + m] = res
+        return out

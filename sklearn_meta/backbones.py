@@ -594,14 +594,14 @@ def build_backbone(backbone, input_shape, *, weights=None):
         module, _ = _load_local(copy.deepcopy(backbone), weights)
         _drop_aux_heads(module)
         pretrained = True
-    elif hasattr(backbone, "_feature_extractor"):
+    elif hasattr(backbone, "get_feature_extractor"):
         fitted_shape = getattr(backbone, "input_shape_", None)
         if fitted_shape is not None and tuple(fitted_shape) != input_shape:
             raise ValueError(
                 f"The backbone estimator was fitted on samples of shape {tuple(fitted_shape)}, "
                 f"but this data has samples of shape {input_shape}."
             )
-        module, _ = _load_local(backbone._feature_extractor(), weights)
+        module, _ = _load_local(backbone.get_feature_extractor(), weights)
         pretrained = True
     else:
         raise ValueError(

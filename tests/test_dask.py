@@ -41,7 +41,7 @@ from sklearn_meta import (
     ProtoNetClassifier,
     ReptileClassifier,
 )
-from sklearn_meta._base import resolve_device
+from sklearn_meta._devices import resolve_device
 from sklearn_meta.backbones import MLPBackbone
 from sklearn_meta.datasets import make_digits_shift, make_sinusoids
 from sklearn_meta.model_selection import (

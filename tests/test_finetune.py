@@ -29,8 +29,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from torch import nn
 
 from sklearn_meta import FineTuneClassifier
-from sklearn_meta._base import DeviceWarning
 from sklearn_meta.backbones import Conv4Backbone, MLPBackbone
+from sklearn_meta.exceptions import DeviceWarning
 
 CPU = dict(device="cpu", random_state=0)
 
@@ -817,7 +817,7 @@ def test_model_fitted_on_cuda_loads_on_cpu_simulated(fitted, digits_split, monke
 
 def test_model_fitted_on_a_missing_gpu_index_loads_on_the_current_gpu(fitted, monkeypatch):
     """A pickle from a worker's cuda:3 loads on the current GPU where there are fewer."""
-    import sklearn_meta._base as base
+    import sklearn_meta._persistence as persistence
 
     fake = pickle.loads(pickle.dumps(fitted))
     fake.device_ = torch.device("cuda", 3)  # fitted on a worker pinned to its 4th GPU
@@ -834,7 +834,7 @@ def test_model_fitted_on_a_missing_gpu_index_loads_on_the_current_gpu(fitted, mo
         seen.append(map_location)
         raise Seen
 
-    monkeypatch.setattr(base, "_from_torch_bytes", where)
+    monkeypatch.setattr(persistence, "_from_torch_bytes", where)
     with (
         pytest.warns(DeviceWarning, match=r"fitted on cuda:3.*loaded on cuda:0"),
         pytest.raises(Seen),

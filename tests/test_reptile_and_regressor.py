@@ -18,6 +18,7 @@ from torch.func import functional_call
 from sklearn_meta import MAMLRegressor, ReptileClassifier
 from sklearn_meta.backbones import MLPBackbone
 from sklearn_meta.datasets import make_sinusoids
+from sklearn_meta.fewshot._base import TaskData
 
 SMALL = dict(backbone=MLPBackbone(hidden=(16,)), max_iter=20, device="cpu", random_state=0)
 
@@ -130,7 +131,7 @@ def test_regressor_meta_gradient_vmap_equals_loop_and_reference(sinusoids):
     for vec in (True, False):
         for p in reg.module_.parameters():
             p.grad = None
-        reg._meta_backward(X_t, y_t, s_idx, q_idx, vectorize=vec)
+        reg._meta_backward(TaskData(X_t, y_t), s_idx, None, q_idx, None, 1, vectorize=vec)
         grads.append(torch.cat([p.grad.flatten() for p in reg.module_.parameters()]))
     params = dict(reg.module_.named_parameters())
     total = 0.0

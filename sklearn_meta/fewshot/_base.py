@@ -14,8 +14,8 @@ specialises to a support set:
 * ``_predict_episodes`` classifies a batch of episodes with tensor ops (the
   fast path of :func:`~sklearn_meta.model_selection.evaluate_episodes`).
 
-A subclass implements ``_initialize_module(input_shape)`` (sets ``module_``
-and ``optimizer_``), ``_episode_loss(X_t, s_idx, s_y, q_idx, q_y, n_way)``
+A subclass implements ``_build_module(input_shape, *, weights)`` and
+``_make_optimizer()`` (the network and its optimiser), ``_episode_loss(X_t, s_idx, s_y, q_idx, q_y, n_way)``
 returning the loss and logits of a batch of training episodes,
 ``_episode_logits(X_t, s_idx, s_y, q_idx, n_way)`` for evaluation, and
 ``_set_support(X_t, y_t, present)`` that fits what predicts among
@@ -28,6 +28,7 @@ import copy
 import math
 import warnings
 from numbers import Integral
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -35,15 +36,21 @@ import torch.nn.functional as F
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from .._base import data_key, fit_guard, reseed_global, torch_rng
+from .._base import fit_guard
 from .._classifier import BaseTorchClassifier
+from .._devices import torch_rng
 from .._episodes import EpisodeSampler
 from .._sklearn import Interval, StrOptions, fit_context
+from .._training import META_UPDATES, EpisodeRunner, data_key
 
-__all__ = ["BaseEpisodicClassifier", "EpisodicTraining"]
+__all__ = ["BaseEpisodicClassifier", "EpisodicTraining", "TaskData"]
 
-#: meta-updates per epoch of the training shell (history row, validation, callbacks)
-_EPOCH_UPDATES = 100
+
+class TaskData(NamedTuple):
+    """A regression training set on the device: inputs and real targets."""
+
+    X: torch.Tensor
+    y: torch.Tensor
 
 #: validation episodes, drawn once per fit from the held-out classes
 _N_VALID_EPISODES = 100
@@ -77,7 +84,7 @@ class EpisodicTraining:
         "meta_batch_size": [Interval(Integral, 1, None, closed="left")],
     }
 
-    _epoch_word = "block"
+    _unit = META_UPDATES
 
     #: what _set_support fits, in messages
     _support_word = "classifier"
@@ -87,9 +94,6 @@ class EpisodicTraining:
 
     #: history key of the per-block training score (None: loss only)
     _train_score_key = "train_acc"
-
-    def _unit_word(self):
-        return "meta-updates"
 
     def _resolve_max_iter(self, n_samples):
         """``max_iter_``: ``max_iter``, or what ``"auto"`` gives for this data.
@@ -124,7 +128,7 @@ class EpisodicTraining:
         # copy.copy would go through __getstate__ and serialise the whole module
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
-        vars(new).pop("_sigint", None)
+        vars(new).pop("_run", None)
         new.history_ = copy.deepcopy(self.history_)
         # callbacks belong to this estimator's training runs (a Checkpoint
         # writes its files): the new one starts without them
@@ -179,75 +183,35 @@ class EpisodicTraining:
         self.episode_shape_ = (sampler.n_way_, sampler.n_shot_, sampler.n_query_)
         return sampler
 
-    def _meta_train(
-        self, X_t, y_t, target, *, validate=None, X=None, y=None, data_key=None, class_names=None
-    ):
+    def _meta_train(self, data, labels, target, *, validate=None, X=None, y=None,
+                    data_key=None, class_names=None):
+        """Meta-train until ``n_iter_`` reaches ``target()``.
+
+        ``data`` is what a meta-update reads (the device tensor of the
+        samples; a regressor's :class:`TaskData`), ``labels`` the class (or
+        task) of each row, from which the episodes are drawn.
+        """
         if self.optimizer_ is None:
             # nothing to train (backbone="identity"): the updates are empty
-            n_classes = int(torch.unique(y_t).numel())
+            n_classes = int(torch.unique(labels).numel())
             self.episode_shape_ = (min(self._episode_way(), n_classes), self.n_shot, self.n_query)
             self.n_iter_ = target()
             return
-        sampler = self._sampler(y_t, self.classes_ if class_names is None else class_names)
+        sampler = self._sampler(labels, self.classes_ if class_names is None else class_names)
         n_way = sampler.n_way_
-        batch = self.meta_batch_size
-        module = self.module_
 
-        def run_epoch(loop, goal):
-            start = self.n_iter_
-            # epochs end on multiples of _EPOCH_UPDATES; each draws its episodes
-            # from a generator seeded by where the epoch begins, and a fit that
-            # stopped inside an epoch skips the episodes it already used, so a
-            # resumed fit draws what an uninterrupted one would
-            first = start - start % _EPOCH_UPDATES
-            offset = start - first
-            block = min(_EPOCH_UPDATES - offset, goal - start)
-            cut = self._fold_cut_epoch(data_key)
-            losses = torch.zeros(block, device=self.device_)
-            accs = torch.zeros(block, device=self.device_)
-            done = 0
-            module.train()
-            with torch_rng(self._seed + first, self.device_, global_rng=self._global_rng) as gen:
-                s_idx, q_idx, s_y, q_y = sampler.sample(gen, (offset + block) * batch)
-                shape = (offset + block, batch)
-                s_idx, q_idx = s_idx.view(*shape, -1)[offset:], q_idx.view(*shape, -1)[offset:]
-                s_y, q_y = s_y.view(*shape, -1)[offset:], q_y.view(*shape, -1)[offset:]
-                for i in range(block):
-                    if loop.halt():
-                        break
-                    if self._global_rng:
-                        reseed_global(self._seed + self.n_iter_, self.device_)
-                    self._set_lr()
-                    loss, logits = self._meta_update(
-                        X_t, s_idx[i], s_y[i], q_idx[i], q_y[i], n_way
-                    )
-                    self.n_iter_ += 1
-                    losses[i] = loss
-                    accs[i] = self._train_score(logits, q_y[i])
-                    done += 1
-                    if loop.step():
-                        break
-            module.eval()
-            if done == 0:
-                return None
-            # one host sync per epoch; a continued epoch adds the part before the cut
-            prev = int(cut["train_batch_count"]) if cut else 0
-            loss_sum = losses[:done].sum().item() + (cut["train_loss"] * prev if cut else 0.0)
-            metrics = {
-                "iter": self.n_iter_,
-                "train_loss": loss_sum / (prev + done),
-                "train_batch_count": prev + done,
-                "epoch_data": data_key,
-                "epoch_complete": done == block,
-            }
-            key = self._train_score_key
-            if key is not None:
-                score_sum = accs[:done].sum().item() + (cut[key] * prev if cut else 0.0)
-                metrics[key] = score_sum / (prev + done)
-            return metrics
+        def update(s_idx, s_y, q_idx, q_y):
+            return self._meta_update(data, s_idx, s_y, q_idx, q_y, n_way)
 
-        self._run_training(target, run_epoch, X=X, y=y, validate=validate)
-        module.eval()
+        key = self._train_score_key
+        runner = EpisodeRunner(
+            self, self.module_, sampler, update, seed=self._seed, device=self.device_,
+            global_rng=self._global_rng, meta_batch_size=self.meta_batch_size,
+            data_key=data_key, score=self._train_score if key else None, score_key=key,
+            before_update=self._set_lr,
+        )
+        self._train(runner, target, validate=validate, X=X, y=y)
+        self.module_.eval()
 
     def _episode_way(self):
         """Classes (tasks) per training episode: n_way, or 1 for a regressor."""
@@ -256,7 +220,7 @@ class EpisodicTraining:
     def _set_lr(self):
         """Learning-rate schedule applied before every meta-update (hook)."""
 
-    def _meta_update(self, X_t, s_idx, s_y, q_idx, q_y, n_way):
+    def _meta_update(self, data, s_idx, s_y, q_idx, q_y, n_way):
         """One meta-update on a meta-batch of episodes; the detached loss and logits.
 
         The default descends the gradient of ``_episode_loss``; an algorithm
@@ -264,7 +228,7 @@ class EpisodicTraining:
         the gradient (MAML, in chunks of tasks) overrides it.
         """
         opt = self.optimizer_
-        loss, logits = self._episode_loss(X_t, s_idx, s_y, q_idx, q_y, n_way)
+        loss, logits = self._episode_loss(data, s_idx, s_y, q_idx, q_y, n_way)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -321,7 +285,8 @@ class BaseEpisodicClassifier(EpisodicTraining, BaseTorchClassifier):
                     "early_stopping=False."
                 )
             early = False
-        self._start_early_stopping(early)
+        if early:
+            self._start_early_stopping()
         validate = None
         X_tr, y_tr, names = X_t, y_t, self.classes_
         if early:
@@ -370,12 +335,7 @@ class BaseEpisodicClassifier(EpisodicTraining, BaseTorchClassifier):
         """
         first = not self.__sklearn_is_fitted__()
         X, codes = self._validate_partial(X, y, classes, first=first)
-        if first:
-            self._initialize(X.shape[1:])
-            self._start_early_stopping(False)
-        else:
-            self._own_module()
-            self._sync_lr()
+        self._begin_partial_fit(first, X.shape[1:])
         X_t, y_t = self._device_data(X, codes)
         present = np.unique(codes)
         if len(present) < 2:
@@ -396,9 +356,6 @@ class BaseEpisodicClassifier(EpisodicTraining, BaseTorchClassifier):
         )
         self._set_support(X_t, y_t, present, first=first)
         return self
-
-    def _device_data(self, X, codes):
-        return self._to_tensor(X).to(self.device_), torch.from_numpy(codes).to(self.device_)
 
     def _hold_out_classes(self, X_t, y_t):
         """Split off whole classes for validation; return train data and validate()."""

@@ -12,6 +12,7 @@ A subclass says only how one meta-update changes the initialisation
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from numbers import Integral, Real
@@ -21,13 +22,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._base import module_lock, uses_batch_statistics
+from .._devices import module_lock
+from .._inputs import uses_batch_statistics
 from .._sklearn import HasMethods, Interval, StrOptions
 from ..backbones import Conv4Backbone, MLPBackbone, build_backbone, has_batch_norm
 from ._base import BaseEpisodicClassifier
 from ._inner import (
     HEAD,
     ClassifierTasks,
+    backward_tasks,
     check_finite,
     gradient_steps,
     head_logits,
@@ -75,7 +78,7 @@ class _MetaNet(nn.Module):
 
 #: the parameters of every estimator built on the inner loop
 INNER_LOOP_CONSTRAINTS = {
-    "backbone": [str, HasMethods(["build"]), nn.Module, HasMethods(["_feature_extractor"])],
+    "backbone": [str, HasMethods(["build"]), nn.Module, HasMethods(["get_feature_extractor"])],
     "weights": [str, os.PathLike, None],
     "n_inner_steps": [Interval(Integral, 1, None, closed="left")],
     "inner_lr": [Interval(Real, 0, None, closed="neither")],
@@ -127,6 +130,30 @@ class InnerLoopEstimator:
         """Whether the tasks of a meta-batch go through one vmap call."""
         return use_vmap(self.vectorize, self.device_, self.module_)
 
+    def _meta_update(self, data, s_idx, s_y, q_idx, q_y, n_way):
+        self.optimizer_.zero_grad(set_to_none=True)
+        loss, out = self._meta_backward(data, s_idx, s_y, q_idx, q_y, n_way)
+        self.optimizer_.step()
+        return loss, out
+
+    def _meta_backward(self, data, s_idx, s_y, q_idx, q_y, n_way, *, vectorize=None):
+        """Accumulate the meta-gradient of a meta-batch; its query losses and outputs.
+
+        In chunks of ``task_chunk_size`` tasks, each freed by its own
+        backward pass (:func:`~sklearn_meta.fewshot._inner.backward_tasks`).
+        A subclass says what one task's query loss is (``_task_loss``) and
+        which rows a chunk of tasks reads (``_task_rows``).
+        """
+        meta = self._meta_params()
+        one = self._task_loss(self._engine(), meta, self._lrs(meta), n_way)
+        return backward_tasks(
+            one,
+            functools.partial(self._task_rows, data, s_idx, s_y, q_idx, q_y),
+            s_idx.shape[0],
+            vectorize=self._vectorized() if vectorize is None else vectorize,
+            chunk_size=self.task_chunk_size,
+        )
+
     def _adapt_steps(self):
         return self.n_inner_steps if self.n_adapt_steps is None else self.n_adapt_steps
 
@@ -144,8 +171,12 @@ class InnerLoopEstimator:
     def __sklearn_is_fitted__(self):
         return "_fast" in vars(self)
 
+    def _fast_params(self):
+        """The adapted parameters ``predict`` uses, by name."""
+        return dict(zip(self._fast_keys, self._fast))
+
     def _after_load_params(self):
-        if self._in_fit():
+        if self._run is not None:
             return  # inside fit (LoadInitState): the model is adapted at its end
         warnings.warn(
             "load_params changed the meta-learned initialisation; predict still uses "
@@ -169,11 +200,6 @@ class BaseGradientClassifier(InnerLoopEstimator, BaseEpisodicClassifier):
         "head_init": [StrOptions({"proto", "zero"})],
     }
 
-    _private_fitted = BaseEpisodicClassifier._private_fitted + (
-        "_fast",
-        "_fast_keys",
-        "_head_seen",
-    )
 
     _support_word = "head"
 
@@ -199,6 +225,18 @@ class BaseGradientClassifier(InnerLoopEstimator, BaseEpisodicClassifier):
         # under the lock: a functional call in another thread swaps them
         with module_lock(self.module_):
             return dict(self.module_.features.named_parameters())
+
+    def _task_loss(self, engine, meta, lrs, n_way):
+        def one(xs, ys, xq, yq):
+            return engine.query_loss(
+                meta, lrs, xs, ys, xq, yq, n_way, self.n_inner_steps,
+                first_order=self.first_order,
+            )
+
+        return one
+
+    def _task_rows(self, X_t, s_idx, s_y, q_idx, q_y, sl):
+        return X_t[s_idx[sl]], s_y[sl], X_t[q_idx[sl]], q_y[sl]
 
     def _lrs(self, names, *, detach=False):
         """Step size of each adapted parameter (tensors with Meta-SGD)."""
@@ -303,7 +341,7 @@ class BaseGradientClassifier(InnerLoopEstimator, BaseEpisodicClassifier):
         self._head_seen = seen
 
     def _fast_params(self):
-        fast = dict(zip(self._fast_keys, self._fast))
+        fast = super()._fast_params()
         if HEAD[0] in fast and len(fast) == 2:
             # the head alone was adapted (ANIL): the features are the meta-learned ones
             fast = {**self._meta_params(), **fast}
@@ -330,7 +368,7 @@ class BaseGradientClassifier(InnerLoopEstimator, BaseEpisodicClassifier):
         return self.classes_[self._head_seen]
 
     def _before_load_params(self):
-        if self._in_fit() or "_fast" not in vars(self) or set(self._fast_keys) != set(HEAD):
+        if self._run is not None or "_fast" not in vars(self) or set(self._fast_keys) != set(HEAD):
             return
         # the adapted model of ANIL reads the features from the network: keep a
         # copy of them, so that it predicts as before, as the warning says

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
-from .._base import module_lock
+from .._devices import module_lock
 
 __all__ = [
     "check_finite",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from .._sklearn import StrOptions
 from ._gradient import BaseGradientClassifier
-from ._inner import backward_tasks
 
 __all__ = ["MAMLClassifier"]
 
@@ -293,36 +292,3 @@ class MAMLClassifier(BaseGradientClassifier):
 
     def _head_only(self):
         return self.inner_params == "head"
-
-    def _meta_backward(self, X_t, s_idx, s_y, q_idx, q_y, n_way, *, vectorize=None):
-        """Accumulate the meta-gradient of a meta-batch; its query losses and logits.
-
-        In chunks of ``task_chunk_size`` tasks, each freed by its own
-        backward pass (:func:`~sklearn_meta.fewshot._inner.backward_tasks`).
-        """
-        engine = self._engine()
-        meta = self._meta_params()
-        lrs = self._lrs(meta)
-
-        def one(xs, ys, xq, yq):
-            return engine.query_loss(
-                meta, lrs, xs, ys, xq, yq, n_way, self.n_inner_steps,
-                first_order=self.first_order,
-            )
-
-        def gather(sl):
-            return X_t[s_idx[sl]], s_y[sl], X_t[q_idx[sl]], q_y[sl]
-
-        return backward_tasks(
-            one,
-            gather,
-            s_idx.shape[0],
-            vectorize=self._vectorized() if vectorize is None else vectorize,
-            chunk_size=self.task_chunk_size,
-        )
-
-    def _meta_update(self, X_t, s_idx, s_y, q_idx, q_y, n_way):
-        self.optimizer_.zero_grad(set_to_none=True)
-        loss, logits = self._meta_backward(X_t, s_idx, s_y, q_idx, q_y, n_way)
-        self.optimizer_.step()
-        return loss, logits

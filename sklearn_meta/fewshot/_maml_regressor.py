@@ -10,13 +10,15 @@ import torch
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from torch import nn
 
-from .._base import data_key, fit_guard, module_lock
+from .._base import fit_guard
+from .._devices import module_lock
 from .._regressor import BaseTorchRegressor
 from .._sklearn import fit_context
+from .._training import data_key
 from ..backbones import Conv4Backbone, MLPBackbone, build_backbone
-from ._base import EpisodicTraining
+from ._base import EpisodicTraining, TaskData
 from ._gradient import INNER_LOOP_CONSTRAINTS, InnerLoopEstimator, _MetaNet, _step_sizes
-from ._inner import RegressionTasks, backward_tasks
+from ._inner import RegressionTasks
 
 __all__ = ["MAMLRegressor"]
 
@@ -172,16 +174,19 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
     """
 
     _parameter_constraints: dict = {
-        **BaseTorchRegressor._parameter_constraints,
+        # no early stopping (yet): none of its parameters
+        **{
+            k: v
+            for k, v in BaseTorchRegressor._parameter_constraints.items()
+            if k not in ("early_stopping", "validation_fraction", "n_iter_no_change", "tol")
+        },
         **EpisodicTraining._parameter_constraints,
         **INNER_LOOP_CONSTRAINTS,
         "first_order": ["boolean"],
         "learn_inner_lr": ["boolean"],
     }
 
-    _private_fitted = BaseTorchRegressor._private_fitted + ("_fast", "_fast_keys")
     _build_param_names = ("backbone", "learn_inner_lr")
-    _support_word = "task model"
     _class_word = "group"
     _train_score_key = None
 
@@ -246,9 +251,6 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
     def _episode_way(self):
         return 1
 
-    def _unit_word(self):
-        return "meta-updates"
-
     def _engine(self):
         body = self.module_
         with module_lock(body):
@@ -292,11 +294,6 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
             ) from None
         return codes.astype(np.int64), names
 
-    def _device_data(self, X, y, codes):
-        X_t = self._to_tensor(X).to(self.device_)
-        y_t = torch.as_tensor(y, dtype=torch.float32).to(self.device_)
-        return X_t, y_t, torch.from_numpy(codes).to(self.device_)
-
     @fit_guard(partial=False)
     @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, groups=None):
@@ -321,11 +318,10 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
         y = self._encode_y(y)
         codes, names = self._groups(groups, len(y))
         self._initialize(X.shape[1:])
-        self._start_early_stopping(False)
         self.n_groups_ = len(names)
-        X_t, y_t, g_t = self._device_data(X, y, codes)
+        X_t, y_t, g_t = self._device_data(X, y.astype(np.float32), codes)
         self._meta_train(
-            (X_t, y_t),
+            TaskData(X_t, y_t),
             g_t,
             lambda: self._resolve_max_iter(len(y)),
             X=X,
@@ -362,17 +358,12 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
         X, y = self._validate_X_y(X, y, reset=first)
         y = self._encode_y(y)
         codes, names = self._groups(groups, len(y))
-        if first:
-            self._initialize(X.shape[1:])
-            self._start_early_stopping(False)
-        else:
-            self._own_module()
-            self._sync_lr()
+        self._begin_partial_fit(first, X.shape[1:])
         self.n_groups_ = len(names)
-        X_t, y_t, g_t = self._device_data(X, y, codes)
+        X_t, y_t, g_t = self._device_data(X, y.astype(np.float32), codes)
         n_updates = max(1, math.ceil(len(y) / (self.n_shot + self.n_query)))
         self._meta_train(
-            (X_t, y_t),
+            TaskData(X_t, y_t),
             g_t,
             lambda: self.n_iter_ + n_updates,
             X=X,
@@ -386,34 +377,17 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
     def _train_score(self, out, q_y):
         return out.new_zeros(())
 
-    def _meta_backward(self, X_t, y_t, s_idx, q_idx, *, vectorize=None):
-        """Accumulate the meta-gradient of a meta-batch of tasks; their losses and predictions."""
-        engine = self._engine()
-        meta = self._meta_params()
-        lrs = self._lrs(meta)
-
+    def _task_loss(self, engine, meta, lrs, n_way):
         def one(xs, ys, xq, yq):
             return engine.query_loss(
                 meta, lrs, xs, ys, xq, yq, self.n_inner_steps, first_order=self.first_order
             )
 
-        def gather(sl):
-            return X_t[s_idx[sl]], y_t[s_idx[sl]], X_t[q_idx[sl]], y_t[q_idx[sl]]
+        return one
 
-        return backward_tasks(
-            one,
-            gather,
-            s_idx.shape[0],
-            vectorize=self._vectorized() if vectorize is None else vectorize,
-            chunk_size=self.task_chunk_size,
-        )
-
-    def _meta_update(self, data, s_idx, s_y, q_idx, q_y, n_way):
+    def _task_rows(self, data, s_idx, s_y, q_idx, q_y, sl):
         X_t, y_t = data
-        self.optimizer_.zero_grad(set_to_none=True)
-        loss, preds = self._meta_backward(X_t, y_t, s_idx, q_idx)
-        self.optimizer_.step()
-        return loss, preds
+        return X_t[s_idx[sl]], y_t[s_idx[sl]], X_t[q_idx[sl]], y_t[q_idx[sl]]
 
     # --------------------------------------------------------------- adapting
     def _set_support(self, X_t, y_t):
@@ -454,15 +428,11 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
         if len(y) != X.shape[0]:
             raise ValueError(f"X has {X.shape[0]} rows but y has {len(y)}.")
         new = self._adapted_copy()
-        X_t = self._to_tensor(X).to(self.device_)
-        y_t = torch.as_tensor(y, dtype=torch.float32).to(self.device_)
+        X_t, y_t = self._device_data(X, y.astype(np.float32))
         new._set_support(X_t, y_t)
         return new
 
     # ------------------------------------------------------------- inference
-    def _fast_params(self):
-        return dict(zip(self._fast_keys, self._fast))
-
     def _values_fn(self):
         engine = self._engine()
         fast = self._fast_params()

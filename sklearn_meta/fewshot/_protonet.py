@@ -199,7 +199,7 @@ class ProtoNetClassifier(BaseEpisodicClassifier):
 
     _parameter_constraints: dict = {
         **BaseEpisodicClassifier._parameter_constraints,
-        "backbone": [str, HasMethods(["build"]), nn.Module, HasMethods(["_feature_extractor"])],
+        "backbone": [str, HasMethods(["build"]), nn.Module, HasMethods(["get_feature_extractor"])],
         "weights": [str, os.PathLike, None],
         "metric": [StrOptions({"euclidean", "cosine"})],
         "lr_decay_step": [Interval(Integral, 1, None, closed="left"), None],
@@ -298,7 +298,7 @@ class ProtoNetClassifier(BaseEpisodicClassifier):
         self.prototypes_[present] = protos[present]
 
     def _after_load_params(self):
-        if self._in_fit():
+        if self._run is not None:
             return  # inside fit (LoadInitState): the prototypes come at its end
         warnings.warn(
             "load_params changed the embedding; prototypes_ still come from the "

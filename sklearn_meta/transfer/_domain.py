@@ -12,13 +12,14 @@ import torch.nn.functional as F
 from sklearn.utils.validation import column_or_1d
 from torch import nn
 
-from .._base import data_key, fit_guard
+from .._base import fit_guard
 from .._classifier import BaseTorchClassifier
 from .._sklearn import HasMethods, Interval, StrOptions, fit_context
-from ..backbones import build_backbone, has_batch_norm
+from .._training import data_key
+from ..backbones import build_backbone
 from ..exceptions import DomainAdaptationWarning
 from ._adaptation import ADVERSARIAL, grl_coeff, make_criterion
-from ._minibatch import _MinibatchTrainer, batch_bounds
+from ._minibatch import HeadNet, MinibatchEstimator, batch_bounds
 
 __all__ = ["DomainAdaptedClassifier"]
 
@@ -29,20 +30,7 @@ _SOURCE, _TARGET = 1, -2
 _METHODS = ("dann", "cdan", "cdan+e", "mmd", "coral", "mdd")
 
 
-class _DANet(nn.Module):
-    """Feature extractor, linear classifier and the adaptation criterion."""
-
-    def __init__(self, features, n_features, n_classes, criterion):
-        super().__init__()
-        self.features = features
-        self.head = nn.Linear(n_features, n_classes)
-        self.criterion = criterion
-
-    def forward(self, x):
-        return self.head(self.features(x))
-
-
-class DomainAdaptedClassifier(_MinibatchTrainer, BaseTorchClassifier):
+class DomainAdaptedClassifier(MinibatchEstimator, BaseTorchClassifier):
     """A classifier whose features do not tell the source from the target domain.
 
     Fit on labelled source rows and unlabelled target rows together: the
@@ -230,7 +218,7 @@ class DomainAdaptedClassifier(_MinibatchTrainer, BaseTorchClassifier):
 
     _parameter_constraints: dict = {
         **BaseTorchClassifier._parameter_constraints,
-        "backbone": [str, HasMethods(["build"]), nn.Module, HasMethods(["_feature_extractor"])],
+        "backbone": [str, HasMethods(["build"]), nn.Module, HasMethods(["get_feature_extractor"])],
         "method": [StrOptions(set(_METHODS)), None],
         "trade_off": [Interval(Real, 0, None, closed="left")],
         "domain_hidden": [Interval(Integral, 1, None, closed="left")],
@@ -360,17 +348,16 @@ class DomainAdaptedClassifier(_MinibatchTrainer, BaseTorchClassifier):
         codes = self._encode_y(y)
         is_target = self._target_mask(y, codes, sample_domain)
         self._initialize(X.shape[1:])
-        early = self._early_stopping_on(int((~is_target).sum()))
-        self._start_early_stopping(early)
         validate = None
-        if early:
+        if self._early_stopping_on(int((~is_target).sum())):
+            self._start_early_stopping()
             source = np.flatnonzero(~is_target)
             train, valid = self._holdout(codes[source])
             validate = self._validator(X[source[valid]], codes[source[valid]])
             keep = np.ones(len(codes), dtype=bool)
             keep[source[valid]] = False
             X, codes, is_target = X[keep], codes[keep], is_target[keep]
-        self._train(X, codes, is_target, lambda: self.max_epochs, validate=validate)
+        self._fit_epochs(X, codes, is_target, lambda: self.max_epochs, validate=validate)
         return self
 
     @fit_guard(partial=True)
@@ -404,12 +391,8 @@ class DomainAdaptedClassifier(_MinibatchTrainer, BaseTorchClassifier):
         X, codes = self._validate_partial(X, y, classes, first=first)
         self._check_labelled(y, codes)
         is_target = self._target_mask(y, codes, sample_domain)
-        if first:
-            self._initialize(X.shape[1:])
-            self._start_early_stopping(False)
-        else:
-            self._sync_lr()
-        self._train(X, codes, is_target, lambda: self.n_iter_ + 1)
+        self._begin_partial_fit(first, X.shape[1:])
+        self._fit_epochs(X, codes, is_target, lambda: self.n_iter_ + 1)
         return self
 
     def _build_module(self, input_shape, *, weights):
@@ -421,32 +404,20 @@ class DomainAdaptedClassifier(_MinibatchTrainer, BaseTorchClassifier):
             self.method, n_features, n_classes, hidden=int(self.domain_hidden),
             margin=float(self.margin),
         )
-        return _DANet(features, n_features, n_classes, criterion), pretrained
-
-    def _accept_module(self, module, pretrained):
-        self.pretrained_ = pretrained
-        if self.batch_size == 1 and has_batch_norm(module):
-            raise ValueError(
-                "batch_size=1 cannot train this backbone: batch normalisation needs at "
-                "least 2 samples per minibatch in training. Use batch_size >= 2."
-            )
+        return HeadNet(features, n_features, n_classes, criterion), pretrained
 
     def _make_optimizer(self):
-        ratio = self.backbone_lr
-        if ratio == "auto":
-            ratio = 0.1 if self.pretrained_ else 1.0
         m = self.module_
-        groups = [{"params": list(m.features.parameters()), "lr": self.lr * ratio}]
+        groups = [
+            {"params": list(m.features.parameters()), "lr": self.lr * self._backbone_lr_ratio()}
+        ]
         heads = list(m.head.parameters())
         if m.criterion is not None:
             heads += list(m.criterion.parameters())
         groups.append({"params": heads, "lr": self.lr})
         for g in groups:
             g["base_lr"] = g["lr"]
-        if self.optimizer == "sgd":
-            return torch.optim.SGD(groups, lr=self.lr, momentum=0.9, nesterov=True)
-        opt = torch.optim.Adam if self.optimizer == "adam" else torch.optim.AdamW
-        return opt(groups, lr=self.lr)
+        return self._optimizer_for(groups)
 
     def _sync_lr(self):
         built = getattr(self, "_lr_built", None)
@@ -455,7 +426,7 @@ class DomainAdaptedClassifier(_MinibatchTrainer, BaseTorchClassifier):
                 group["base_lr"] *= self.lr / built
         super()._sync_lr()
 
-    def _train(self, X, codes, is_target, target, validate=None):
+    def _fit_epochs(self, X, codes, is_target, target, validate=None):
         source = np.flatnonzero(~is_target)
         tgt = np.flatnonzero(is_target)
         self.n_source_, self.n_target_ = len(source), len(tgt)
@@ -469,7 +440,7 @@ class DomainAdaptedClassifier(_MinibatchTrainer, BaseTorchClassifier):
                 stacklevel=4,
             )
         self.adapted_ = adapt or getattr(self, "adapted_", False)
-        X_t, y_t = self._device_data(X, codes)
+        X_t, y_t = self._device_data(X, codes, stream=True)
         data_dev = X_t.device
         src_t = torch.from_numpy(source).to(data_dev)
         tgt_t = torch.from_numpy(tgt).to(data_dev)
@@ -534,11 +505,11 @@ class DomainAdaptedClassifier(_MinibatchTrainer, BaseTorchClassifier):
             correct = ((logits.detach().argmax(1) == yb) & labelled).sum()
             return ce_sum.detach(), correct, n_lab
 
-        self._train_epochs(
-            target, n_batches=n_batches,
+        self._run_epochs(
+            target, step, draw, n_batches=n_batches,
             data_key=data_key(X, np.where(is_target, -2 - codes, codes), n_batches),
-            data_device=data_dev, draw=draw, step=step, prepare=prepare,
-            step_means=sums if adapt else None, X=X, y=codes, validate=validate,
+            data_device=data_dev, prepare=prepare, step_means=sums if adapt else None,
+            X=X, y=codes, validate=validate,
         )
 
     # ------------------------------------------------------------- predicting

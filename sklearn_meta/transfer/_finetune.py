@@ -9,28 +9,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._base import data_key, fit_guard
+from .._base import fit_guard
 from .._classifier import BaseTorchClassifier
 from .._sklearn import HasMethods, Interval, StrOptions, fit_context
-from ..backbones import build_backbone, has_batch_norm, module_blocks
-from ._minibatch import _MinibatchTrainer, batch_bounds
+from .._training import data_key
+from ..backbones import build_backbone, module_blocks
+from ._minibatch import HeadNet, MinibatchEstimator, batch_bounds
 
 __all__ = ["FineTuneClassifier"]
 
 
-class _HeadNet(nn.Module):
-    """A feature extractor followed by a linear classifier."""
-
-    def __init__(self, features, n_features, n_classes):
-        super().__init__()
-        self.features = features
-        self.head = nn.Linear(n_features, n_classes)
-
-    def forward(self, x):
-        return self.head(self.features(x))
-
-
-class FineTuneClassifier(_MinibatchTrainer, BaseTorchClassifier):
+class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
     """Fine-tune a pretrained backbone with a new linear head.
 
     A backbone (a torchvision model with its weights, a small built-in network,
@@ -189,7 +178,7 @@ class FineTuneClassifier(_MinibatchTrainer, BaseTorchClassifier):
 
     _parameter_constraints: dict = {
         **BaseTorchClassifier._parameter_constraints,
-        "backbone": [str, HasMethods(["build"]), nn.Module, HasMethods(["_feature_extractor"])],
+        "backbone": [str, HasMethods(["build"]), nn.Module, HasMethods(["get_feature_extractor"])],
         "weights": [str, os.PathLike, None],
         "freeze": [StrOptions({"none", "backbone"}), Interval(Integral, 0, None, closed="left")],
         "unfreeze_at": [Interval(Integral, 0, None, closed="left"), None],
@@ -274,14 +263,13 @@ class FineTuneClassifier(_MinibatchTrainer, BaseTorchClassifier):
         X, y = self._validate_X_y(X, y)
         codes = self._encode_y(y)
         self._initialize(X.shape[1:])
-        early = self._early_stopping_on(len(codes))
-        self._start_early_stopping(early)
         validate = None
-        if early:
+        if self._early_stopping_on(len(codes)):
+            self._start_early_stopping()
             train, valid = self._holdout(codes)
             validate = self._validator(X[valid], codes[valid])
             X, codes = X[train], codes[train]
-        self._train(X, codes, lambda: self.max_epochs, validate=validate)
+        self._fit_epochs(X, codes, lambda: self.max_epochs, validate=validate)
         return self
 
     @fit_guard(partial=True)
@@ -308,19 +296,15 @@ class FineTuneClassifier(_MinibatchTrainer, BaseTorchClassifier):
         """
         first = not self.__sklearn_is_fitted__()
         X, codes = self._validate_partial(X, y, classes, first=first)
-        if first:
-            self._initialize(X.shape[1:])
-            self._start_early_stopping(False)
-        else:
-            self._sync_lr()
-        self._train(X, codes, lambda: self.n_iter_ + 1)
+        self._begin_partial_fit(first, X.shape[1:])
+        self._fit_epochs(X, codes, lambda: self.n_iter_ + 1)
         return self
 
     def _build_module(self, input_shape, *, weights):
         features, n_features, pretrained = build_backbone(
             self.backbone, input_shape, weights=weights
         )
-        return _HeadNet(features, n_features, len(self.classes_)), pretrained
+        return HeadNet(features, n_features, len(self.classes_)), pretrained
 
     def _initialize(self, input_shape):
         super()._initialize(input_shape)
@@ -329,21 +313,6 @@ class FineTuneClassifier(_MinibatchTrainer, BaseTorchClassifier):
             if self.l2sp > 0
             else None
         )
-
-    def _accept_module(self, module, pretrained):
-        # backbone_lr="auto" follows it when the optimiser is made
-        self.pretrained_ = pretrained
-        if self.batch_size == 1 and has_batch_norm(module):
-            raise ValueError(
-                "batch_size=1 cannot train this backbone: batch normalisation needs at "
-                "least 2 samples per minibatch in training. Use batch_size >= 2 (e.g. "
-                "the default 64), or freeze='backbone' with a backbone without batch norm."
-            )
-
-    def _backbone_lr_ratio(self):
-        if self.backbone_lr == "auto":
-            return 0.1 if self.pretrained_ else 1.0
-        return self.backbone_lr
 
     def _make_optimizer(self):
         groups = [
@@ -354,10 +323,7 @@ class FineTuneClassifier(_MinibatchTrainer, BaseTorchClassifier):
             },
             {"params": list(self.module_.head.parameters()), "weight_decay": self.weight_decay},
         ]
-        if self.optimizer == "sgd":
-            return torch.optim.SGD(groups, lr=self.lr, momentum=0.9, nesterov=True)
-        opt = torch.optim.Adam if self.optimizer == "adam" else torch.optim.AdamW
-        return opt(groups, lr=self.lr)
+        return self._optimizer_for(groups)
 
     def _n_frozen(self, n_blocks, epoch):
         if self.freeze == "none":
@@ -386,8 +352,8 @@ class FineTuneClassifier(_MinibatchTrainer, BaseTorchClassifier):
         diffs = torch._foreach_sub(params, self._w0)
         return 0.5 * self.l2sp * sum(d.pow(2).sum() for d in diffs)
 
-    def _train(self, X, codes, target, validate=None):
-        X_t, y_t = self._device_data(X, codes)
+    def _fit_epochs(self, X, codes, target, validate=None):
+        X_t, y_t = self._device_data(X, codes, stream=True)
         n = X_t.shape[0]
         bounds = batch_bounds(n, int(self.batch_size))
         module, opt, dev = self.module_, self.optimizer_, self.device_
@@ -412,11 +378,12 @@ class FineTuneClassifier(_MinibatchTrainer, BaseTorchClassifier):
             correct = (logits.detach().argmax(1) == yb).sum()
             return loss.detach() * (stop - start), correct, stop - start
 
-        self._train_epochs(
-            target, n_batches=len(bounds), data_key=data_key(X, codes, len(bounds)),
-            data_device=X_t.device, draw=draw, step=step, prepare=prepare, X=X, y=codes,
-            validate=validate,
+        self._run_epochs(
+            target, step, draw, n_batches=len(bounds), data_key=data_key(X, codes, len(bounds)),
+            data_device=X_t.device, prepare=prepare, X=X, y=codes, validate=validate,
         )
+
+    _batch_size_one_fix = ", or freeze='backbone' with a backbone without batch norm"
 
     # ------------------------------------------------------------- predicting
     def _predict_logits(self, xb):

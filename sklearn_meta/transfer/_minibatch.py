@@ -1,29 +1,31 @@
-"""Minibatch epochs on device-side data, shared by the transfer estimators.
+"""What the transfer estimators share: a network with a linear head, minibatch epochs.
 
 :class:`FineTuneClassifier` and :class:`DomainAdaptedClassifier` train the
 same way: the training set goes to the device once, each epoch draws its
-shuffle there from a seeded generator, and every minibatch step is one
-update of the training shell (Ctrl-C, callbacks, early stopping). What
-differs is how a step draws its rows and what loss it takes; that is all a
-subclass says, through :meth:`_MinibatchTrainer._train_epochs`.
+shuffle there from a seeded generator
+(:class:`~sklearn_meta._training.MinibatchRunner`), and every minibatch step
+is one update of the training loop (Ctrl-C, callbacks, early stopping). They
+also share the network (features, then a linear head), the optimiser's two
+parameter groups, the stratified hold-out for early stopping and the
+validation pass. What differs is how a step draws its rows and what loss it
+takes; that is all a subclass says, through
+:meth:`MinibatchEstimator._run_epochs`.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
+from torch import nn
 
-from .._base import reseed_global, torch_rng
+from .._training import MinibatchRunner
+from ..backbones import has_batch_norm
 
-__all__ = ["batch_bounds"]
-
-#: above this many bytes the training set stays in host memory, batches travel
-_DEVICE_DATA_LIMIT = 2 * 1024**3
-
-#: spacing of the per-step dropout seeds of consecutive epochs
-_STEP_SEED = 1_000_003
+__all__ = ["HeadNet", "MinibatchEstimator", "batch_bounds"]
 
 
 def batch_bounds(n, batch_size):
@@ -40,15 +42,47 @@ def batch_bounds(n, batch_size):
     return list(zip(starts, stops))
 
 
-class _MinibatchTrainer:
-    """Mixin of the epoch-based estimators: device data, validation, epochs."""
+class HeadNet(nn.Module):
+    """A feature extractor followed by a linear classifier (and, for domain
+    adaptation, the adaptation criterion, whose parameters train with the head)."""
 
-    def _device_data(self, X, codes):
-        X_t = self._to_tensor(X)
-        y_t = torch.from_numpy(codes)
-        if self.device_.type == "cpu" or X_t.numel() * 4 <= _DEVICE_DATA_LIMIT:
-            return X_t.to(self.device_), y_t.to(self.device_)
-        return X_t.pin_memory(), y_t.pin_memory()
+    def __init__(self, features, n_features, n_classes, criterion=None):
+        super().__init__()
+        self.features = features
+        self.head = nn.Linear(n_features, n_classes)
+        self.criterion = criterion
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+class MinibatchEstimator:
+    """Mixin of the epoch-based estimators: network checks, optimiser, hold-out, epochs."""
+
+    #: how else a user can train a batch-norm backbone with batch_size=1
+    _batch_size_one_fix = ""
+
+    def _accept_module(self, module, pretrained):
+        # backbone_lr="auto" follows it when the optimiser is made
+        self.pretrained_ = pretrained
+        if self.batch_size == 1 and has_batch_norm(module):
+            raise ValueError(
+                "batch_size=1 cannot train this backbone: batch normalisation needs at "
+                "least 2 samples per minibatch in training. Use batch_size >= 2 (e.g. "
+                f"the default 64){self._batch_size_one_fix}."
+            )
+
+    def _backbone_lr_ratio(self):
+        if self.backbone_lr == "auto":
+            return 0.1 if self.pretrained_ else 1.0
+        return self.backbone_lr
+
+    def _optimizer_for(self, groups):
+        """The optimiser named by ``optimizer`` over parameter ``groups``."""
+        if self.optimizer == "sgd":
+            return torch.optim.SGD(groups, lr=self.lr, momentum=0.9, nesterov=True)
+        opt = torch.optim.Adam if self.optimizer == "adam" else torch.optim.AdamW
+        return opt(groups, lr=self.lr)
 
     def _holdout(self, codes):
         """Training and validation indices: a stratified ``validation_fraction``."""
@@ -67,109 +101,40 @@ class _MinibatchTrainer:
             ) from exc
 
     def _validator(self, X_val, codes_val):
-        """validate() for the training shell: loss and accuracy on held-out rows."""
-        X_t, y_t = self._device_data(X_val, codes_val)
-        chunk = max(256, 4 * int(self.batch_size))
-
-        def validate():
-            self.module_.eval()
-            total = torch.zeros((), device=self.device_, dtype=torch.float64)
-            correct = torch.zeros((), device=self.device_, dtype=torch.long)
-            with torch.inference_mode():
-                for start in range(0, X_t.shape[0], chunk):
-                    xb = X_t[start : start + chunk].to(self.device_, non_blocking=True)
-                    yb = y_t[start : start + chunk].to(self.device_, non_blocking=True)
-                    logits = self.module_(xb)
-                    total += F.cross_entropy(logits, yb, reduction="sum").double()
-                    correct += (logits.argmax(1) == yb).sum()
-            n = X_t.shape[0]
-            return total.item() / n, correct.item() / n
-
-        return validate
+        """validate() for the training loop: loss and accuracy on held-out rows."""
+        X_t, y_t = self._device_data(X_val, codes_val, stream=True)
+        return functools.partial(
+            _validate, self.module_, X_t, y_t, self.device_, max(256, 4 * int(self.batch_size))
+        )
 
     def _n_iter_from_history(self):
         return sum(1 for row in self.history_ if row.get("epoch_complete", True))
 
-    def _train_epochs(
-        self, target, *, n_batches, data_key, data_device, draw, step, prepare=None,
+    def _run_epochs(
+        self, target, step, draw, *, n_batches, data_key, data_device, prepare=None,
         step_means=None, X=None, y=None, validate=None,
     ):
-        """Run epochs of ``n_batches`` minibatch steps through the training shell.
-
-        ``draw(gen, epoch)`` draws what the epoch needs (its shuffles) from the
-        epoch's generator on ``data_device``; ``step(drawn, b, epoch)`` makes
-        update ``b`` and returns ``(loss_sum, n_correct, n_rows)`` of its
-        labelled rows, tensors left on the device. ``prepare(epoch)`` runs
-        before the generator is seeded (freezing) and returns extra metrics
-        for ``history_``. ``step_means`` is a dict of device tensors that
-        ``step`` adds to; their means per step go to ``history_`` too (and
-        are zeroed for the next epoch).
-
-        The epoch's generator is seeded from the fit's seed and the epoch
-        number, and dropout from the step, so an epoch that Ctrl-C cut short
-        goes on, in the next call, exactly where it stopped.
-        """
-        dev = self.device_
-
-        def run_epoch(loop, goal):
-            epoch = self.n_iter_
-            # an epoch that Ctrl-C cut short goes on from where it stopped,
-            # with the same shuffle: its row is folded into this one
-            cut = self._fold_cut_epoch(data_key)
-            first = int(cut["train_batch_count"]) if cut else 0
-            extra = prepare(epoch) if prepare is not None else {}
-            total = torch.zeros((), device=dev)
-            correct = torch.zeros((), device=dev, dtype=torch.long)
-            seen = torch.zeros((), device=dev, dtype=torch.long)
-            batches = 0
-            sums = step_means or {}
-            for value in sums.values():
-                value.zero_()
-            with torch_rng(self._seed + epoch, data_device, global_rng=self._global_rng) as gen:
-                drawn = draw(gen, epoch)
-                for b in range(first, n_batches):
-                    if loop.halt():
-                        break
-                    if self._global_rng:
-                        # dropout draws depend on the step alone, so a resumed
-                        # epoch draws what an uninterrupted one would
-                        reseed_global(self._seed + _STEP_SEED * epoch + b, dev)
-                    loss_sum, n_correct, n_rows = step(drawn, b, epoch)
-                    total += loss_sum
-                    correct += n_correct
-                    seen += n_rows
-                    batches += 1
-                    if loop.step():
-                        break
-            self.module_.eval()
-            if batches == 0:
-                return None
-            complete = first + batches == n_batches
-            if complete:
-                self.n_iter_ += 1
-            # one host sync per epoch; a continued epoch adds the part before the cut
-            seen = int(seen.item())
-            prev = int(cut["train_samples"]) if cut else 0
-            loss_sum = total.item() + (cut["train_loss"] * prev if cut else 0.0)
-            correct_sum = correct.item() + (cut["train_acc"] * prev if cut else 0.0)
-            denom = max(1, prev + seen)
-            means = {
-                key: (value.item() + (cut[key] * first if cut and key in cut else 0.0))
-                / (first + batches)
-                for key, value in sums.items()
-            }
-            return {
-                "train_loss": loss_sum / denom,
-                "train_acc": correct_sum / denom,
-                **means,
-                **extra,
-                "train_batch_count": first + batches,
-                "train_samples": prev + seen,
-                "epoch_data": data_key,
-                "epoch_complete": complete,
-            }
-
-        self._run_training(
-            target, run_epoch, X=X, y=y, validate=validate, steps_per_iter=n_batches
+        """Train epochs of ``n_batches`` minibatch steps (see MinibatchRunner)."""
+        runner = MinibatchRunner(
+            self, self.module_, step, draw, seed=self._seed, device=self.device_,
+            data_device=data_device, global_rng=self._global_rng, n_batches=n_batches,
+            data_key=data_key, prepare=prepare, step_means=step_means,
         )
+        self._train(runner, target, X=X, y=y, validate=validate, steps_per_iter=n_batches)
         self.module_.eval()
+
+
+def _validate(module, X_t, y_t, device, chunk):
+    """Mean cross-entropy and accuracy of ``module`` on ``(X_t, y_t)``, one host sync."""
+    module.eval()
+    total = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    with torch.inference_mode():
+        for start in range(0, X_t.shape[0], chunk):
+            xb = X_t[start : start + chunk].to(device, non_blocking=True)
+            yb = y_t[start : start + chunk].to(device, non_blocking=True)
+            logits = module(xb)
+            total += F.cross_entropy(logits, yb, reduction="sum").double()
+            correct += (logits.argmax(1) == yb).sum()
+    n = X_t.shape[0]
+    return total.item() / n, correct.item() / n

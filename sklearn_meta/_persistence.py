@@ -1,0 +1,330 @@
+"""Persistence: ``save_params`` / ``load_params``, pickling, devices on load.
+
+* Weights and optimiser state are state dicts written by :func:`torch.save`
+  and read back with ``torch.load(..., weights_only=True)``: loading one never
+  runs code. skorch's names (``f_params``, ``f_optimizer``, ``f_history``),
+  so skorch's ``Checkpoint`` and ``LoadInitState`` callbacks work.
+* A pickle holds the fitted attributes and, for the networks and optimisers,
+  their state dicts (one ``torch.save`` blob); loading it rebuilds the network
+  that was fitted, whatever ``set_params`` changed since, and a model fitted
+  on a GPU loads on a machine without one (with a ``DeviceWarning``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+
+import torch
+from sklearn.exceptions import NotFittedError
+from skorch.history import History
+
+from ._devices import torch_rng
+from ._training import CallbackNet, host_copy, locked_state_dict
+from .exceptions import DeviceWarning
+
+__all__ = ["PersistenceMixin", "history_rows"]
+
+
+def history_rows(history):
+    """A skorch History as plain python rows (what pickles and JSON hold)."""
+    return [dict(row) for row in history]
+
+
+def _path(f):
+    return os.path.expanduser(f) if isinstance(f, (str, os.PathLike)) else f
+
+
+def _to_torch_bytes(obj):
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def _from_torch_bytes(blob, map_location=None):
+    return torch.load(io.BytesIO(blob), map_location=map_location, weights_only=True)
+
+
+class PersistenceMixin:
+    """Checkpoints and pickles of a torch-backed estimator (mixin of the base).
+
+    The estimator provides ``_torch_attributes`` (attributes holding modules
+    or optimisers), ``_build_module`` / ``_place_module`` / ``_make_optimizer``
+    (to rebuild the network of a pickle), ``_own_module`` (copy-on-write) and
+    ``_n_iter_from_history``; hooks ``_before_load_params``,
+    ``_after_load_params`` and ``_after_unpickle`` bring state derived from
+    the network up to date.
+    """
+
+    def save_params(
+        self,
+        f_params=None,
+        f_optimizer=None,
+        f_criterion=None,
+        f_history=None,
+        use_safetensors=False,
+        **kwargs,
+    ):
+        """Save the network's weights, the optimiser state and the history.
+
+        skorch's names, so skorch's ``Checkpoint`` callback works. Weights and
+        optimiser state are state dicts written by :func:`torch.save`; the
+        history is JSON.
+
+        Parameters
+        ----------
+        f_params : str, path-like, file-like or None, default=None
+            Where to write ``module_.state_dict()``.
+        f_optimizer : str, path-like, file-like or None, default=None
+            Where to write ``optimizer_.state_dict()``.
+        f_criterion : str, path-like, file-like or None, default=None
+            Accepted for skorch's ``Checkpoint``; the losses have no state,
+            so nothing is written.
+        f_history : str, path-like, file-like or None, default=None
+            Where to write ``history_`` as JSON.
+        use_safetensors : bool, default=False
+            Write the weights in the safetensors format (needs the
+            ``safetensors`` package; not for the optimiser).
+        **kwargs : dict
+            Not supported; raises if given.
+
+        Returns
+        -------
+        None
+        """
+        if "module_" not in vars(self):
+            raise NotFittedError(f"This {type(self).__name__} has no network to save yet.")
+        # skorch's Checkpoint names the weights f_module
+        f_params = kwargs.pop("f_module", f_params)
+        if kwargs:
+            raise ValueError(f"save_params got unknown arguments {sorted(kwargs)}.")
+        if f_params is not None:
+            # under the network's lock: an adapt() child may be swapping its
+            # parameters in another thread (see module_lock)
+            state = locked_state_dict(self.module_)
+            if use_safetensors:
+                from safetensors.torch import save_file
+
+                save_file({k: v.contiguous() for k, v in state.items()}, _path(f_params))
+            else:
+                torch.save(state, _path(f_params))
+        if f_optimizer is not None and self.optimizer_ is not None:
+            if use_safetensors:
+                raise ValueError("The optimiser state cannot be saved with safetensors.")
+            torch.save(self.optimizer_.state_dict(), _path(f_optimizer))
+        if f_history is not None:
+            self.history_.to_file(_path(f_history))
+
+    def load_params(
+        self,
+        f_params=None,
+        f_optimizer=None,
+        f_criterion=None,
+        f_history=None,
+        checkpoint=None,
+        use_safetensors=False,
+        **kwargs,
+    ):
+        """Load what :meth:`save_params` (or skorch's ``Checkpoint``) wrote.
+
+        Files are read with ``torch.load(..., weights_only=True)``: they hold
+        tensors, never code. The estimator must have been fitted (or be in a
+        fit, as with skorch's ``LoadInitState`` callback) on data of the same
+        shape and classes, so that its network has the saved architecture.
+        Loading ``f_history`` sets ``n_iter_`` to the progress it records, so
+        that a ``fit`` resumed from a checkpoint trains only what was left and
+        gives the same model as one that was never interrupted (on the CPU).
+
+        Parameters
+        ----------
+        f_params : str, path-like, file-like or None, default=None
+            A saved ``module_`` state dict.
+        f_optimizer : str, path-like, file-like or None, default=None
+            A saved optimiser state dict.
+        f_criterion : str, path-like, file-like or None, default=None
+            Ignored (the losses have no state).
+        f_history : str, path-like, file-like or None, default=None
+            A saved history (JSON).
+        checkpoint : skorch.callbacks.Checkpoint or None, default=None
+            Load the files named by this checkpoint instead.
+        use_safetensors : bool, default=False
+            Read the weights from the safetensors format.
+        **kwargs : dict
+            Not supported; raises if given.
+
+        Returns
+        -------
+        None
+        """
+        f_params = kwargs.pop("f_module", f_params)
+        if kwargs:
+            raise ValueError(f"load_params got unknown arguments {sorted(kwargs)}.")
+        if "module_" not in vars(self):
+            raise NotFittedError(
+                f"load_params needs a {type(self).__name__} whose network is built: call "
+                "fit first (to resume an interrupted fit, pass skorch's LoadInitState "
+                "callback in callbacks=, which loads the checkpoint at the start of fit)."
+            )
+        if checkpoint is not None:
+            if f_history is None and checkpoint.f_history is not None:
+                f_history = checkpoint.f_history_
+            # the checkpoint's file names are read from the history it saved
+            saved = self.history_
+            try:
+                if f_history is not None:
+                    self.history_ = History.from_file(_path(f_history))
+                files = checkpoint.get_formatted_files(CallbackNet(self))
+            finally:
+                self.history_ = saved
+            f_params = files.get("f_params", f_params)
+            f_optimizer = files.get("f_optimizer", f_optimizer)
+            use_safetensors = getattr(checkpoint, "use_safetensors", use_safetensors)
+        # read everything first; change nothing until all of it fits
+        state = opt_state = history = None
+        if f_params is not None:
+            if use_safetensors:
+                from safetensors.torch import load_file
+
+                state = load_file(_path(f_params), device=str(self.device_))
+            else:
+                state = torch.load(_path(f_params), map_location=self.device_, weights_only=True)
+        if f_optimizer is not None and self.optimizer_ is not None:
+            opt_state = torch.load(_path(f_optimizer), map_location=self.device_, weights_only=True)
+        if f_history is not None:
+            history = History.from_file(_path(f_history))
+        self._own_module()
+        if state is not None:
+            self._before_load_params()
+        before = {
+            name: host_copy(locked_state_dict(getattr(self, name)))
+            for name in self._torch_attributes
+            if getattr(self, name, None) is not None
+        }
+        try:
+            if state is not None:
+                self.module_.load_state_dict(state)
+            if opt_state is not None:
+                self.optimizer_.load_state_dict(opt_state)
+        except (RuntimeError, ValueError, KeyError) as exc:
+            for name, saved_state in before.items():
+                getattr(self, name).load_state_dict(saved_state)
+            raise ValueError(
+                f"The saved weights do not fit this {type(self).__name__}'s network: they "
+                "come from another architecture, input shape or set of classes. Load them "
+                "into an estimator with the parameters and data they were saved with, or "
+                f"start afresh (for a Checkpoint, a new dirname). Torch said: {exc}"
+            ) from exc
+        if history is not None:
+            self._set_history(history)
+        self._after_load_params()
+
+    def _set_history(self, history):
+        self.history_ = history
+        self.n_iter_ = self._n_iter_from_history()
+        run = self._run
+        if run is not None and self.random_state is None:
+            warnings.warn(
+                "Resuming a fit with random_state=None: the episodes, shuffles and "
+                "validation split from here on are drawn afresh, so it will not repeat "
+                "the interrupted fit. Pass an int random_state to resume exactly.",
+                UserWarning,
+                stacklevel=4,
+            )
+        if run is not None and run.early_stopping is not None:
+            # inside a fit with early stopping: replay the stopping rule over the
+            # restored epochs, so a resumed fit stops where the uninterrupted one
+            # would; the best weights of epochs before the checkpoint are not in
+            # it, so the weights loaded stand in for them
+            stopping = run.early_stopping
+            stopping.replay(float(row["valid_acc"]) for row in self.history_ if "valid_acc" in row)
+            self.best_validation_score_ = stopping.best_score
+
+    def _before_load_params(self):
+        """Keep what predictions read from the network before it changes (subclass hook)."""
+
+    def _after_load_params(self):
+        """Bring state derived from the network up to date (subclass hook)."""
+
+    def __getstate__(self):
+        # object.__getstate__ may hand back the live __dict__: work on a copy
+        state = dict(super().__getstate__())
+        state.pop("_run", None)
+        torch_objs = {}
+        for name in self._torch_attributes:
+            obj = state.pop(name, None)
+            if obj is not None:
+                torch_objs[name] = locked_state_dict(obj)
+            elif name in vars(self):
+                torch_objs[name] = None
+        for name, value in list(state.items()):
+            if isinstance(value, torch.Tensor) or (
+                isinstance(value, list) and value and isinstance(value[0], torch.Tensor)
+            ):
+                torch_objs[name] = state.pop(name)
+        if "history_" in state:
+            state["history_"] = history_rows(state["history_"])
+        if "device_" in state:
+            state["device_"] = str(state["device_"])
+        if torch_objs:
+            state["_torch_blob"] = _to_torch_bytes(torch_objs)
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        blob = state.pop("_torch_blob", None)
+        device = state.get("device_")
+        if device is not None:
+            device = torch.device(device)
+            if device.type == "cuda" and not torch.cuda.is_available():
+                warnings.warn(
+                    f"{type(self).__name__} was fitted on {device}, which this machine "
+                    "lacks; it was loaded on the CPU (device_ is now 'cpu').",
+                    DeviceWarning,
+                    stacklevel=2,
+                )
+                device = torch.device("cpu")
+            elif (
+                device.type == "cuda"
+                and device.index is not None
+                and device.index >= torch.cuda.device_count()
+            ):
+                # fitted on a worker's cuda:k, loaded where there are fewer GPUs
+                current = torch.device("cuda", torch.cuda.current_device())
+                warnings.warn(
+                    f"{type(self).__name__} was fitted on {device}, which this machine "
+                    f"lacks; it was loaded on {current} (device_ is now {str(current)!r}).",
+                    DeviceWarning,
+                    stacklevel=2,
+                )
+                device = current
+            state["device_"] = device
+        if "history_" in state and not isinstance(state["history_"], History):
+            state["history_"] = History(state["history_"])
+        super().__setstate__(state)
+        if blob is None:
+            return
+        objs = _from_torch_bytes(blob, map_location=device)
+        module_state = objs.pop("module_", None)
+        optimizer_state = objs.pop("optimizer_", None)
+        for name, value in objs.items():
+            setattr(self, name, value)
+        if module_state is not None:
+            # rebuild what was fitted, whatever set_params changed since
+            current = {k: getattr(self, k) for k in getattr(self, "_build_params", {})}
+            vars(self).update(getattr(self, "_build_params", {}))
+            try:
+                with torch_rng(0, torch.device("cpu")):
+                    module, _ = self._build_module(self.input_shape_, weights=None)
+                self.module_ = self._place_module(module)
+                self.module_.load_state_dict(module_state)
+                self.module_.eval()
+                self.optimizer_ = self._make_optimizer()
+            finally:
+                vars(self).update(current)
+            if self.optimizer_ is not None and optimizer_state is not None:
+                self.optimizer_.load_state_dict(optimizer_state)
+            self._after_unpickle()
+
+    def _after_unpickle(self):
+        """Restore what the network's rebuild needs besides weights (hook)."""
