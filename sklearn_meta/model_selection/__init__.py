@@ -16,8 +16,10 @@ pieces here make scikit-learn's tools measure exactly that:
 
 from __future__ import annotations
 
-from ._domain import make_da_scorer
-from ._episodic import evaluate_episodes, make_episodic_scorer
+# _DAScorer and _EpisodicScorer: scorers pickled when model_selection was a
+# single module (inside a saved GridSearchCV, say) name their classes here.
+from ._domain import _DAScorer, make_da_scorer  # noqa: F401
+from ._episodic import _EpisodicScorer, evaluate_episodes, make_episodic_scorer  # noqa: F401
 from ._split import ClassDisjointKFold, DomainShuffleSplit
 
 __all__ = [
