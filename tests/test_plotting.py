@@ -23,6 +23,7 @@ from sklearn_meta.plotting import (
     ShotCurveDisplay,
     TrainingCurveDisplay,
 )
+from sklearn_meta.plotting._embedding import _UNLABELLED
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
@@ -316,7 +317,7 @@ def test_embedding_domains_markers_and_unlabelled_rows():
     assert disp.ax_.get_title() == "adapted"
     assert _legend_texts(disp.ax_) == ["0", "1", "unlabelled", "source", "target"]
     face = disp.scatter_.get_facecolors()
-    assert_allclose(face[20:], np.tile(plotting._UNLABELLED, (20, 1)))
+    assert_allclose(face[20:], np.tile(_UNLABELLED, (20, 1)))
     assert_allclose(face[:10], np.tile(matplotlib.colormaps["tab10"](0), (10, 1)))
     paths = disp.scatter_.get_paths()
     assert len(paths) == 40
@@ -458,9 +459,7 @@ def test_embedding_label_inputs():
     missing = np.where(np.arange(30) < 10, np.nan, y)
     disp = EmbeddingDisplay.from_embedding(Z, missing)
     assert _legend_texts(disp.ax_) == ["0", "1", "2", "unlabelled"]
-    assert_allclose(
-        disp.scatter_.get_facecolors()[:10], np.tile(plotting._UNLABELLED, (10, 1))
-    )
+    assert_allclose(disp.scatter_.get_facecolors()[:10], np.tile(_UNLABELLED, (10, 1)))
     objects = np.array([None, "a", "b"] * 10, dtype=object)
     disp = EmbeddingDisplay.from_embedding(Z, objects)
     assert _legend_texts(disp.ax_) == ["a", "b", "unlabelled"]
@@ -849,11 +848,13 @@ def test_missing_matplotlib_says_how_to_install_it(monkeypatch, finetuned, digit
     X, y = digits
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
-    # the module itself imports without matplotlib
-    monkeypatch.delitem(sys.modules, "sklearn_meta.plotting")
+    # the package and its modules import without matplotlib
+    for module in [m for m in sys.modules if m.startswith("sklearn_meta.plotting")]:
+        monkeypatch.delitem(sys.modules, module)
     monkeypatch.setattr(sklearn_meta, "plotting", plotting)
     fresh = importlib.import_module("sklearn_meta.plotting")
     assert fresh is not plotting
+    assert fresh.EmbeddingDisplay is not EmbeddingDisplay  # imported afresh
     match = r'pip install "sklearn-meta\[plot\]"'
     with pytest.raises(ImportError, match=match):
         fresh.TrainingCurveDisplay.from_estimator(finetuned)
