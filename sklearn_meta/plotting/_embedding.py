@@ -20,6 +20,7 @@ _MARKERS = ("o", "^", "s", "D", "v", "P", "X", "*", "h", "<", ">", "p")
 _UNLABELLED = (0.55, 0.55, 0.55, 0.45)
 
 
+# ------------------------------------------------------------- projection
 def _reduce(Z, method, random_state):
     """2-D coordinates of ``Z``: as they are when 2-D, else PCA or t-SNE."""
     if method not in ("pca", "tsne"):
@@ -55,6 +56,7 @@ def _reduce(Z, method, random_state):
     return tsne.fit_transform(Z), method
 
 
+# ----------------------------------------------------------------- labels
 def _is_missing(value):
     """None, NaN, pandas' NA or NaT."""
     if value is None:
@@ -95,6 +97,7 @@ def _domain_labels(domains):
     return sources + targets, labels
 
 
+# ------------------------------------------------------ colours and markers
 def _class_colors(n_classes, cmap=None):
     """One colour per class: tab10, tab20 or turbo, or from ``cmap``."""
     from matplotlib import colormaps
@@ -112,7 +115,99 @@ def _class_colors(n_classes, cmap=None):
     return colormaps["turbo"](np.linspace(0.05, 0.95, n_classes))
 
 
+def _legend_entry(label, marker, color=None):
+    """A legend handle: a marker alone, no line."""
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], linestyle="", marker=marker, color=color, label=label)
+
+
+def _check_colour_and_marker(kwargs, y, domains):
+    """Whether the style ``kwargs`` sets the colour of the points.
+
+    A colour is refused with ``y`` (the colour of a point shows its class), a
+    marker with ``domains`` (the marker shows the domain).
+    """
+    colour_keys = [k for k in ("c", "color", "facecolor") if k in kwargs]
+    if y is not None and colour_keys:
+        raise ValueError(
+            f"{colour_keys[0]}= cannot be used with y: the colour of a point "
+            "shows its class. Pass cmap= to choose the class colours, or y=None "
+            "to draw every point in one colour."
+        )
+    if domains is not None and "marker" in kwargs:
+        raise ValueError(
+            "marker= cannot be used with sample_domain: the marker of a point "
+            "shows its domain. Pass sample_domain=None to draw every point with "
+            "one marker."
+        )
+    return bool(colour_keys)
+
+
+def _one_colour(n, colour_given):
+    """The colours of points without classes: C0, unless the style sets one."""
+    from matplotlib.colors import to_rgba
+
+    return {} if colour_given else {"c": np.tile(to_rgba("C0"), (n, 1))}
+
+
+def _class_colours(y, cmap, max_legend_classes, swatch):
+    """The colour of each point by its class, and the legend of the classes.
+
+    Returns ``({"c": rgba}, handles)``: unlabelled rows are grey; the legend
+    lists at most ``max_legend_classes`` classes, then counts the others.
+    """
+    unlabelled = _unlabelled_mask(y)
+    classes, codes = np.unique(y[~unlabelled], return_inverse=True)
+    names = classes
+    if classes.dtype.kind == "f" and np.all(classes == np.round(classes)):
+        names = classes.astype(np.int64)  # ints made floats by a NaN label
+    palette = _class_colors(len(classes), cmap)
+    colors = np.tile(np.array(_UNLABELLED), (len(y), 1))
+    colors[~unlabelled] = palette[codes.reshape(-1)]
+    shown = len(classes)
+    if len(classes) > max_legend_classes:
+        shown = max(max_legend_classes - 1, 0)
+    handles = [
+        _legend_entry(label_text(c), swatch, palette[i])
+        for i, c in enumerate(names[:shown])
+    ]
+    if shown < len(classes):
+        handles.append(_legend_entry(f"... {len(classes) - shown} more classes", ""))
+    if unlabelled.any():
+        handles.append(_legend_entry("unlabelled", swatch, _UNLABELLED))
+    return {"c": colors}, handles
+
+
+def _scatter(ax, Z, colors, marker, kwargs):
+    """The points, with the default size and edge under the user's style."""
+    from matplotlib.markers import MarkerStyle
+
+    style = {"s": 30 if len(Z) <= 300 else 12, "marker": marker}
+    if MarkerStyle(marker).is_filled():  # a thin white edge; "x" is all edge
+        style.update(linewidth=0.3, edgecolor="white")
+    return ax.scatter(Z[:, 0], Z[:, 1], **colors, **{**style, **kwargs})
+
+
+def _mark_domains(scatter, domains):
+    """Give each domain its marker; the legend handles of the domains."""
+    from matplotlib.markers import MarkerStyle
+
+    values, labels = _domain_labels(list(np.unique(domains)))
+    paths = {}
+    for value, shape in zip(values, _MARKERS * len(values)):
+        m = MarkerStyle(shape)
+        paths[value] = m.get_path().transformed(m.get_transform())
+    scatter.set_paths([paths[d] for d in domains.tolist()])
+    return [
+        _legend_entry(label, shape, "0.25")
+        for label, shape in zip(labels, _MARKERS * len(values))
+    ]
+
+
+# ----------------------------------------------------------------- legend
 def _root_figure(ax):
+    """The figure holding ``ax``, through any subfigures."""
     try:
         return ax.get_figure(root=True)
     except TypeError:  # matplotlib < 3.10: no subfigures to see through
@@ -127,6 +222,37 @@ def _room_outside(ax):
     from matplotlib.layout_engine import ConstrainedLayoutEngine
 
     return isinstance(_root_figure(ax).get_layout_engine(), ConstrainedLayoutEngine)
+
+
+def _draw_legend(ax, handles, beside):
+    """The legend of ``handles``: right of ``ax`` when ``beside``, else inside.
+
+    Inside the axes it goes where it hides the fewest points, in small type,
+    in columns when it has many entries.
+    """
+    common = {"handles": handles, "handletextpad": 0.2}
+    if beside:
+        return ax.legend(
+            **common,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize="small",
+            frameon=False,
+            borderaxespad=0.0,
+        )
+    # a neighbour may sit right of the axes: stay inside them
+    return ax.legend(
+        **common,
+        loc="best",
+        ncols=1 if len(handles) <= 6 else 2 if len(handles) <= 14 else 3,
+        fontsize="x-small",
+        framealpha=0.8,
+        borderpad=0.3,
+        labelspacing=0.25,
+        columnspacing=0.6,
+        handlelength=1.0,
+        markerscale=0.8,
+    )
 
 
 class EmbeddingDisplay:
@@ -231,10 +357,36 @@ class EmbeddingDisplay:
             ``legend_`` set.
         """
         plt = import_pyplot(f"{type(self).__name__}.plot")
-        from matplotlib.colors import to_rgba
-        from matplotlib.lines import Line2D
-        from matplotlib.markers import MarkerStyle
+        Z, y, domains = self._checked()
+        kwargs = style_kwargs(kwargs, "collection")
+        colour_given = _check_colour_and_marker(kwargs, y, domains)
+        cmap = kwargs.pop("cmap", None)
+        marker = kwargs.pop("marker", "o")
+        made_figure = ax is None
+        if made_figure:
+            _, ax = plt.subplots(layout="constrained")
+        if y is None:
+            colors, handles = _one_colour(len(Z), colour_given), []
+        else:
+            swatch = "o" if domains is not None else marker
+            colors, handles = _class_colours(y, cmap, max_legend_classes, swatch)
+        scatter = _scatter(ax, Z, colors, marker, kwargs)
+        if domains is not None:
+            handles += _mark_domains(scatter, domains)
+        prefix = {"pca": "PC", "tsne": "t-SNE", None: "dimension"}[self.method]
+        ax.set_xlabel(f"{prefix} 1")
+        ax.set_ylabel(f"{prefix} 2")
+        if name is not None:
+            ax.set_title(name)
+        self.legend_ = None
+        if legend and handles:
+            beside = made_figure or _room_outside(ax)
+            self.legend_ = _draw_legend(ax, handles, beside)
+        self.ax_, self.figure_, self.scatter_ = ax, ax.figure, scatter
+        return self
 
+    def _checked(self):
+        """``(embedding, y, sample_domain)`` as arrays, validated."""
         Z = np.asarray(self.embedding, dtype=np.float64)
         if Z.ndim != 2 or Z.shape[1] != 2:
             raise ValueError(
@@ -256,117 +408,7 @@ class EmbeddingDisplay:
             raise ValueError(
                 f"method must be 'pca', 'tsne' or None; got {self.method!r}."
             )
-        kwargs = style_kwargs(kwargs, "collection")
-        colour_keys = [k for k in ("c", "color", "facecolor") if k in kwargs]
-        if y is not None and colour_keys:
-            raise ValueError(
-                f"{colour_keys[0]}= cannot be used with y: the colour of a point "
-                "shows its class. Pass cmap= to choose the class colours, or y=None "
-                "to draw every point in one colour."
-            )
-        if domains is not None and "marker" in kwargs:
-            raise ValueError(
-                "marker= cannot be used with sample_domain: the marker of a point "
-                "shows its domain. Pass sample_domain=None to draw every point with "
-                "one marker."
-            )
-        cmap = kwargs.pop("cmap", None)
-        marker = kwargs.pop("marker", "o")
-        made_figure = ax is None
-        if made_figure:
-            _, ax = plt.subplots(layout="constrained")
-
-        handles = []
-        if y is None:
-            colors = {} if colour_keys else {"c": np.tile(to_rgba("C0"), (n, 1))}
-        else:
-            unlabelled = _unlabelled_mask(y)
-            classes, codes = np.unique(y[~unlabelled], return_inverse=True)
-            names = classes
-            if classes.dtype.kind == "f" and np.all(classes == np.round(classes)):
-                names = classes.astype(np.int64)  # ints made floats by a NaN label
-            palette = _class_colors(len(classes), cmap)
-            colors = np.tile(np.array(_UNLABELLED), (n, 1))
-            colors[~unlabelled] = palette[codes.reshape(-1)]
-            colors = {"c": colors}
-            shown = len(classes)
-            if len(classes) > max_legend_classes:
-                shown = max(max_legend_classes - 1, 0)
-            swatch = "o" if domains is not None else marker
-            handles = [
-                Line2D(
-                    [], [], linestyle="", marker=swatch, color=palette[i], label=text
-                )
-                for i, text in enumerate(label_text(c) for c in names[:shown])
-            ]
-            if shown < len(classes):
-                handles.append(
-                    Line2D(
-                        [],
-                        [],
-                        linestyle="",
-                        marker="",
-                        label=f"... {len(classes) - shown} more classes",
-                    )
-                )
-            if unlabelled.any():
-                handles.append(
-                    Line2D(
-                        [],
-                        [],
-                        linestyle="",
-                        marker=swatch,
-                        color=_UNLABELLED,
-                        label="unlabelled",
-                    )
-                )
-        style = {"s": 30 if n <= 300 else 12, "marker": marker}
-        if MarkerStyle(marker).is_filled():  # a thin white edge; "x" is all edge
-            style.update(linewidth=0.3, edgecolor="white")
-        scatter = ax.scatter(Z[:, 0], Z[:, 1], **colors, **{**style, **kwargs})
-        if domains is not None:
-            values, labels = _domain_labels(list(np.unique(domains)))
-            paths = {}
-            for value, shape in zip(values, _MARKERS * len(values)):
-                m = MarkerStyle(shape)
-                paths[value] = m.get_path().transformed(m.get_transform())
-            scatter.set_paths([paths[d] for d in domains.tolist()])
-            handles += [
-                Line2D([], [], linestyle="", marker=shape, color="0.25", label=label)
-                for label, shape in zip(labels, _MARKERS * len(values))
-            ]
-        prefix = {"pca": "PC", "tsne": "t-SNE", None: "dimension"}[self.method]
-        ax.set_xlabel(f"{prefix} 1")
-        ax.set_ylabel(f"{prefix} 2")
-        if name is not None:
-            ax.set_title(name)
-        self.legend_ = None
-        if legend and handles:
-            common = {"handles": handles, "handletextpad": 0.2}
-            if made_figure or _room_outside(ax):
-                self.legend_ = ax.legend(
-                    **common,
-                    loc="upper left",
-                    bbox_to_anchor=(1.01, 1.0),
-                    fontsize="small",
-                    frameon=False,
-                    borderaxespad=0.0,
-                )
-            else:  # a neighbour may sit right of the axes: stay inside them
-                self.legend_ = ax.legend(
-                    **common,
-                    loc="best",
-                    ncols=1 if len(handles) <= 6 else 2 if len(handles) <= 14 else 3,
-                    fontsize="x-small",
-                    framealpha=0.8,
-                    borderpad=0.3,
-                    labelspacing=0.25,
-                    columnspacing=0.6,
-                    handlelength=1.0,
-                    markerscale=0.8,
-                )
-        self.ax_, self.figure_, self.scatter_ = ax, ax.figure, scatter
-        return self
+        return Z, y, domains
 
     @classmethod
     def from_embedding(
