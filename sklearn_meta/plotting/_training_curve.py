@@ -156,6 +156,33 @@ def _fitted_search_estimator(estimator, caller):
     )
 
 
+# ---------------------------------------------------------------- drawing
+_LINE_STYLES = ["-", "--", ":", "-."]
+
+
+def _draw_curves(ax, x, curves, name, kwargs):
+    """Draw each curve where it is finite, all in the colour of the first.
+
+    The validation curve is dashed, the others take the next line style;
+    short curves (30 points or fewer) get point markers. ``kwargs``
+    override these defaults. Returns the lines by curve label.
+    """
+    lines, color = {}, None
+    for i, (label, (values, keep)) in enumerate(curves.items()):
+        style = {
+            "label": f"{name} {label}" if name else str(label),
+            "linestyle": "--" if label == "validation" else _LINE_STYLES[i % 4],
+        }
+        if color is not None:
+            style["color"] = color
+        if keep.sum() <= 30:
+            style.update(marker="o", markersize=3)
+        (line,) = ax.plot(x[keep], values[keep], **{**style, **kwargs})
+        color = line.get_color() if color is None else color
+        lines[label] = line
+    return lines
+
+
 class TrainingCurveDisplay:
     """Training curves: loss or accuracy per epoch or per meta-update.
 
@@ -258,6 +285,23 @@ class TrainingCurveDisplay:
         kwargs = style_kwargs(kwargs, "line")
         name = name_from_label(name, kwargs)
         name = self.name if name is None else name
+        x, curves = self._checked()
+        if ax is None:
+            _, ax = plt.subplots()
+        lines = _draw_curves(ax, x, curves, name, kwargs)
+        ax.set_xlabel(self.xlabel)
+        ax.set_ylabel(self.ylabel)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend()
+        self.ax_, self.figure_, self.lines_ = ax, ax.figure, lines
+        return self
+
+    def _checked(self):
+        """``(x, {label: (values, finite)})``: the curves to draw, validated.
+
+        A curve without any finite value (at a finite x) is left out, with a
+        warning attributed to the caller of :meth:`plot`.
+        """
         x = np.asarray(self.x, dtype=np.float64)
         if x.ndim != 1:
             raise ValueError(f"x must be 1-D; got shape {x.shape}.")
@@ -275,7 +319,7 @@ class TrainingCurveDisplay:
                     f"Curve {label!r} has no finite value (at a finite x); it is "
                     "not drawn.",
                     UserWarning,
-                    stacklevel=2,
+                    stacklevel=3,
                 )
                 continue
             curves[label] = values, keep
@@ -284,28 +328,7 @@ class TrainingCurveDisplay:
                 "There is no curve to draw: give at least one curve with a finite "
                 "value."
             )
-        if ax is None:
-            _, ax = plt.subplots()
-        styles = ["-", "--", ":", "-."]
-        lines, color = {}, None
-        for i, (label, (values, keep)) in enumerate(curves.items()):
-            style = {
-                "label": f"{name} {label}" if name else str(label),
-                "linestyle": "--" if label == "validation" else styles[i % 4],
-            }
-            if color is not None:
-                style["color"] = color
-            if keep.sum() <= 30:
-                style.update(marker="o", markersize=3)
-            (line,) = ax.plot(x[keep], values[keep], **{**style, **kwargs})
-            color = line.get_color() if color is None else color
-            lines[label] = line
-        ax.set_xlabel(self.xlabel)
-        ax.set_ylabel(self.ylabel)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend()
-        self.ax_, self.figure_, self.lines_ = ax, ax.figure, lines
-        return self
+        return x, curves
 
     @classmethod
     def from_history(cls, history, *, metric="loss", ax=None, name=None, **kwargs):
