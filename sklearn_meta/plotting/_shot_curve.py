@@ -18,6 +18,7 @@ __all__ = ["ShotCurveDisplay"]
 
 
 def _positive_ints(name, values, low):
+    """``values`` (an int or a 1-D sequence), sorted, each once; all at least ``low``."""
     arr = np.atleast_1d(np.asarray(values))
     if (
         arr.ndim != 1
@@ -32,6 +33,31 @@ def _positive_ints(name, values, low):
             f"got {values!r}."
         )
     return np.unique(arr.astype(np.int64))  # sorted, each value once
+
+
+def _episode_scores(estimator, X, y, ways, shots, **kwargs):
+    """What ``evaluate_episodes`` gives for each n_way (rows) and n_shot (columns).
+
+    The largest episode is scored first: if the data cannot supply one, it
+    is this one, and the error comes before any other point is computed.
+    ``kwargs`` (``n_query``, ``n_episodes``, ``random_state``) are the same
+    for every point.
+    """
+    from ..model_selection import evaluate_episodes
+
+    def score(way, shot):
+        return evaluate_episodes(
+            estimator, X, y, n_way=int(way), n_shot=int(shot), **kwargs
+        )
+
+    largest = score(ways[-1], shots[-1])
+    return [
+        [
+            largest if (i, j) == (len(ways) - 1, len(shots) - 1) else score(w, s)
+            for j, s in enumerate(shots)
+        ]
+        for i, w in enumerate(ways)
+    ]
 
 
 class ShotCurveDisplay:
@@ -133,23 +159,7 @@ class ShotCurveDisplay:
         band_style = style_kwargs(fill_between_kw, "collection")
         name = name_from_label(name, line_style)
         name = self.name if name is None else name
-        n_shot = np.asarray(self.n_shot, dtype=np.float64).reshape(-1)
-        n_way = np.atleast_1d(np.asarray(self.n_way)).reshape(-1)
-        shape = (len(n_way), len(n_shot))
-        arrays = []
-        for label in ("mean", "ci_low", "ci_high"):
-            values = np.asarray(getattr(self, label), dtype=np.float64)
-            if values.ndim == 1 and len(n_way) == 1:
-                values = values.reshape(1, -1)
-            if values.shape != shape:
-                raise ValueError(
-                    f"{label} has shape {values.shape}, but {len(n_way)} n_way and "
-                    f"{len(n_shot)} n_shot values need {shape}."
-                )
-            arrays.append(values)
-        order = np.argsort(n_shot, kind="stable")  # left to right
-        n_shot = n_shot[order]
-        mean, low, high = (values[:, order] for values in arrays)
+        n_shot, n_way, mean, low, high = self._checked()
         if ax is None:
             _, ax = plt.subplots()
         lines, bands = {}, {}
@@ -171,6 +181,25 @@ class ShotCurveDisplay:
         ax.legend()
         self.ax_, self.figure_, self.lines_, self.bands_ = ax, ax.figure, lines, bands
         return self
+
+    def _checked(self):
+        """``(n_shot, n_way, mean, ci_low, ci_high)``, validated, n_shot sorted."""
+        n_shot = np.asarray(self.n_shot, dtype=np.float64).reshape(-1)
+        n_way = np.atleast_1d(np.asarray(self.n_way)).reshape(-1)
+        shape = (len(n_way), len(n_shot))
+        arrays = []
+        for label in ("mean", "ci_low", "ci_high"):
+            values = np.asarray(getattr(self, label), dtype=np.float64)
+            if values.ndim == 1 and len(n_way) == 1:
+                values = values.reshape(1, -1)
+            if values.shape != shape:
+                raise ValueError(
+                    f"{label} has shape {values.shape}, but {len(n_way)} n_way and "
+                    f"{len(n_shot)} n_shot values need {shape}."
+                )
+            arrays.append(values)
+        order = np.argsort(n_shot, kind="stable")  # left to right
+        return (n_shot[order], n_way, *(values[:, order] for values in arrays))
 
     @classmethod
     def from_estimator(
@@ -231,8 +260,6 @@ class ShotCurveDisplay:
             largest ``n_shot`` and ``n_way`` (checked first, before any
             other point is computed), naming the class and the fix.
         """
-        from ..model_selection import evaluate_episodes
-
         check_matplotlib(f"{cls.__name__}.from_estimator")
         final = last_step(estimator)
         if is_regressor(final):
@@ -247,28 +274,16 @@ class ShotCurveDisplay:
         name = name_from_label(name, kwargs)
         if not isinstance(random_state, Integral):
             random_state = int(check_random_state(random_state).randint(2**31 - 1))
-
-        def score(way, shot):
-            return evaluate_episodes(
-                estimator,
-                X,
-                y,
-                n_way=int(way),
-                n_shot=int(shot),
-                n_query=n_query,
-                n_episodes=n_episodes,
-                random_state=random_state,
-            )
-
-        # the largest episode first: if the data cannot supply one, it is this
-        largest = score(ways[-1], shots[-1])
-        results = [
-            [
-                largest if (i, j) == (len(ways) - 1, len(shots) - 1) else score(w, s)
-                for j, s in enumerate(shots)
-            ]
-            for i, w in enumerate(ways)
-        ]
+        results = _episode_scores(
+            estimator,
+            X,
+            y,
+            ways,
+            shots,
+            n_query=n_query,
+            n_episodes=n_episodes,
+            random_state=random_state,
+        )
         mean, low, high = (
             np.array([[r[key] for r in row] for row in results], dtype=np.float64)
             for key in ("mean", "ci_low", "ci_high")
