@@ -110,6 +110,59 @@ def _image_array(images, name):
     return images
 
 
+# ----------------------------------------------------------------- drawing
+def _new_figure(plt, n_cols, support_rows, query_rows, y_support, y_pred, y_query):
+    """A figure sized to the grid, with room for the titles of the images."""
+    # about 0.07 inch a character at "small"
+    longest = max(
+        [len(f"support: {label_text(v)}") for v in y_support]
+        + [len(f"pred: {label_text(v)}") for v in y_pred]
+    )
+    width = max(1.25, 0.07 * longest + 0.15)
+    side = 1.1  # of an image
+    below = 0.2 if y_query is not None else 0.0  # "true: ..." under wrong ones
+    top = 0.35 if y_query is not None and len(y_pred) else 0.1  # the suptitle
+    n_rows = support_rows + query_rows
+    height = n_rows * (side + 0.3) + query_rows * below + top
+    return plt.figure(figsize=(width * n_cols, height), layout="constrained")
+
+
+def _image_style(images, kwargs):
+    """The defaults of ``imshow``: grey images in ``gray_r``, on one scale.
+
+    The scale (``vmin``, ``vmax``) spans all the images unless ``kwargs``
+    sets one (``norm``, ``vmin`` or ``vmax``).
+    """
+    style = {}
+    if images.ndim == 3 and not {"norm", "vmin", "vmax"} & set(kwargs):
+        finite = images.astype(np.float64)
+        finite = finite[np.isfinite(finite)]
+        if finite.size:  # one grey scale for all the images
+            style = {"vmin": finite.min(), "vmax": finite.max()}
+    if images.ndim == 3:
+        style["cmap"] = "gray_r"
+    return style
+
+
+def _title_query(ax, j, y_pred, y_query):
+    """Title query ``j`` with its prediction: green if right, red if wrong.
+
+    A wrong prediction gets the true label below the image; without
+    ``y_query`` the title keeps the default colour.
+    """
+    ax.set_title(f"pred: {label_text(y_pred[j])}", fontsize="small")
+    if y_query is None:
+        return
+    right = bool(y_pred[j] == y_query[j])
+    color = "tab:green" if right else "tab:red"
+    ax.title.set_color(color)
+    for spine in ax.spines.values():
+        spine.set_color(color)
+        spine.set_linewidth(2)
+    if not right:
+        ax.set_xlabel(f"true: {label_text(y_query[j])}", color=color, fontsize="small")
+
+
 class EpisodeDisplay:
     """The images of a few-shot episode with the predicted labels.
 
@@ -250,32 +303,16 @@ class EpisodeDisplay:
             raise ValueError(f"n_cols must be a positive int; got {n_cols!r}.")
         support_rows = math.ceil(n_support / n_cols)
         query_rows = math.ceil(n_query / n_cols)
-        n_rows = support_rows + query_rows
         if fig is None:
-            # room for the titles (about 0.07 inch a character at "small")
-            longest = max(
-                [len(f"support: {label_text(v)}") for v in y_support]
-                + [len(f"pred: {label_text(v)}") for v in y_pred]
+            fig = _new_figure(
+                plt, n_cols, support_rows, query_rows, y_support, y_pred, y_query
             )
-            width = max(1.25, 0.07 * longest + 0.15)
-            side = 1.1  # of an image
-            below = 0.2 if y_query is not None else 0.0  # "true: ..." under wrong ones
-            top = 0.35 if y_query is not None and n_query else 0.1  # the suptitle
-            height = n_rows * (side + 0.3) + query_rows * below + top
-            fig = plt.figure(figsize=(width * n_cols, height), layout="constrained")
         else:
             fig.clear()
-        grid = fig.add_gridspec(n_rows, n_cols)
+        grid = fig.add_gridspec(support_rows + query_rows, n_cols)
         cells = [(i // n_cols, i % n_cols) for i in range(n_support)]
         cells += [(support_rows + i // n_cols, i % n_cols) for i in range(n_query)]
-        style = {}
-        if support.ndim == 3 and not {"norm", "vmin", "vmax"} & set(kwargs):
-            finite = np.concatenate([support, query]).astype(np.float64)
-            finite = finite[np.isfinite(finite)]
-            if finite.size:  # one grey scale for all the images
-                style = {"vmin": finite.min(), "vmax": finite.max()}
-        if support.ndim == 3:
-            style["cmap"] = "gray_r"
+        style = _image_style(np.concatenate([support, query]), kwargs)
         axes = []
         for k, (row, col) in enumerate(cells):
             ax = fig.add_subplot(grid[row, col])
@@ -286,21 +323,7 @@ class EpisodeDisplay:
             if k < n_support:
                 ax.set_title(f"support: {label_text(y_support[k])}", fontsize="small")
             else:
-                j = k - n_support
-                ax.set_title(f"pred: {label_text(y_pred[j])}", fontsize="small")
-                if y_query is not None:
-                    right = bool(y_pred[j] == y_query[j])
-                    color = "tab:green" if right else "tab:red"
-                    ax.title.set_color(color)
-                    for spine in ax.spines.values():
-                        spine.set_color(color)
-                        spine.set_linewidth(2)
-                    if not right:
-                        ax.set_xlabel(
-                            f"true: {label_text(y_query[j])}",
-                            color=color,
-                            fontsize="small",
-                        )
+                _title_query(ax, k - n_support, y_pred, y_query)
             axes.append(ax)
         if n_support:
             axes[0].set_ylabel("support")
