@@ -19,10 +19,6 @@ __all__ = ["TrainingCurveDisplay"]
 
 
 # ------------------------------------------------------- reading a history
-def _is_ours(estimator):
-    return type(estimator).__module__.startswith("sklearn_meta")
-
-
 def _to_float(value):
     """A history value as a float (numbers, numpy and torch scalars); else NaN."""
     if is_number(value):
@@ -61,6 +57,7 @@ _NOT_CURVES = frozenset(
 
 
 def _curve_label(key):
+    """The legend label of a history key: ``"train"``, ``"validation"`` or the key."""
     if key.startswith("train_"):
         return "train"
     if key.startswith("valid_"):
@@ -138,6 +135,7 @@ def _history_curves(rows, metric, *, score_label="accuracy", owner="the history"
     return x, curves, xlabel, ylabel
 
 
+# ---------------------------------------------------------- the estimator
 def _fitted_search_estimator(estimator, caller):
     """``best_estimator_`` of a fitted search; an error that says what to pass."""
     is_search = hasattr(estimator, "estimator") and (
@@ -154,6 +152,32 @@ def _fitted_search_estimator(estimator, caller):
         "Fit it with refit=True and pass it (or its best_estimator_), or fit the "
         "estimator with the best_params_ and pass that."
     )
+
+
+def _is_ours(estimator):
+    """Whether ``estimator`` is one of sklearn_meta's."""
+    return type(estimator).__module__.startswith("sklearn_meta")
+
+
+def _estimator_history(estimator, caller):
+    """``(final, history)``: the last step of ``estimator`` and its history.
+
+    A fitted search gives its ``best_estimator_``; a skorch net its
+    ``history``. An estimator without a history raises a TypeError (an
+    unfitted sklearn_meta estimator the NotFittedError of scikit-learn).
+    """
+    final = last_step(_fitted_search_estimator(last_step(estimator), caller))
+    history = getattr(final, "history_", None)
+    if history is None and isinstance(getattr(final, "history", None), list):
+        history = final.history  # a skorch net
+    if history is None:
+        if _is_ours(final):
+            check_is_fitted(final)
+        raise TypeError(
+            f"{caller} draws the history_ of a fitted sklearn_meta estimator "
+            f"(or of a Pipeline ending in one); {type(final).__name__} has none."
+        )
+    return final, history
 
 
 # ---------------------------------------------------------------- drawing
@@ -395,17 +419,7 @@ class TrainingCurveDisplay:
         """
         check_matplotlib(f"{cls.__name__}.from_estimator")
         name = name_from_label(name, kwargs)
-        final = last_step(_fitted_search_estimator(last_step(estimator), cls.__name__))
-        history = getattr(final, "history_", None)
-        if history is None and isinstance(getattr(final, "history", None), list):
-            history = final.history  # a skorch net
-        if history is None:
-            if _is_ours(final):
-                check_is_fitted(final)
-            raise TypeError(
-                f"{cls.__name__} draws the history_ of a fitted sklearn_meta estimator "
-                f"(or of a Pipeline ending in one); {type(final).__name__} has none."
-            )
+        final, history = _estimator_history(estimator, cls.__name__)
         x, curves, xlabel, ylabel = _history_curves(
             _history_rows(history),
             metric,
