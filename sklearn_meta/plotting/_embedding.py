@@ -98,7 +98,7 @@ def _domain_labels(domains):
 
 
 # ------------------------------------------------------ colours and markers
-def _class_colors(n_classes, cmap=None):
+def _class_palette(n_classes, cmap=None):
     """One colour per class: tab10, tab20 or turbo, or from ``cmap``."""
     from matplotlib import colormaps
     from matplotlib.colors import ListedColormap
@@ -151,7 +151,7 @@ def _one_colour(n, colour_given):
     return {} if colour_given else {"c": np.tile(to_rgba("C0"), (n, 1))}
 
 
-def _class_colours(y, cmap, max_legend_classes, swatch):
+def _colour_by_class(y, cmap, max_legend_classes, swatch):
     """The colour of each point by its class, and the legend of the classes.
 
     Returns ``({"c": rgba}, handles)``: unlabelled rows are grey; the legend
@@ -162,7 +162,7 @@ def _class_colours(y, cmap, max_legend_classes, swatch):
     names = classes
     if classes.dtype.kind == "f" and np.all(classes == np.round(classes)):
         names = classes.astype(np.int64)  # ints made floats by a NaN label
-    palette = _class_colors(len(classes), cmap)
+    palette = _class_palette(len(classes), cmap)
     colors = np.tile(np.array(_UNLABELLED), (len(y), 1))
     colors[~unlabelled] = palette[codes.reshape(-1)]
     shown = len(classes)
@@ -369,7 +369,7 @@ class EmbeddingDisplay:
             colors, handles = _one_colour(len(Z), colour_given), []
         else:
             swatch = "o" if domains is not None else marker
-            colors, handles = _class_colours(y, cmap, max_legend_classes, swatch)
+            colors, handles = _colour_by_class(y, cmap, max_legend_classes, swatch)
         scatter = _scatter(ax, Z, colors, marker, kwargs)
         if domains is not None:
             handles += _mark_domains(scatter, domains)

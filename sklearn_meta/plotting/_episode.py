@@ -96,6 +96,7 @@ def _input_image_shape(final, n_raw, n_seen):
 
 
 def _image_array(images, name):
+    """``images`` as an array of grey or colour images; None when there is none."""
     images = np.asarray(images)
     if images.size == 0 and len(images) == 0:
         return None
