@@ -10,7 +10,7 @@ import pytest
 from sklearn_meta import datasets
 from sklearn_meta.datasets import load_omniglot, load_omniglot_oneshot_runs
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 # --------------------------------------------------------------------------
