@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from sklearn_meta import datasets
-from sklearn_meta.datasets import load_mini_imagenet
+from sklearn_meta.datasets import DATA_HOME_ENV, load_mini_imagenet
+from sklearn_meta.datasets._mini_imagenet import mini_imagenet_split
 
 Image = pytest.importorskip("PIL.Image")
 
@@ -18,7 +18,7 @@ Image = pytest.importorskip("PIL.Image")
 # --------------------------------------------------------------------------
 # the shipped mini-ImageNet split
 # --------------------------------------------------------------------------
-SPLIT = datasets._mini_imagenet_split()
+SPLIT = mini_imagenet_split()
 TRAIN, VAL, TEST = SPLIT["train"], SPLIT["val"], SPLIT["test"]
 
 
@@ -116,13 +116,6 @@ def _load(*args, **kwargs):
     """load_mini_imagenet on a partial fake copy: it warns about the rest."""
     with pytest.warns(UserWarning, match="lacks"):
         return load_mini_imagenet(*args, **kwargs)
-
-
-@pytest.fixture
-def no_default_home(tmp_path, monkeypatch):
-    """Search only the folders a test names, never the real ones."""
-    monkeypatch.delenv(datasets.DATA_HOME_ENV, raising=False)
-    monkeypatch.setattr(datasets, "DEFAULT_DATA_HOME", tmp_path / "empty_home")
 
 
 LAYOUTS = {
@@ -283,7 +276,7 @@ def test_default_location_under_data_home(tmp_path, no_default_home):
 
 def test_default_location_from_environment(tmp_path, no_default_home, monkeypatch):
     _pickles(tmp_path / "env" / "mini_imagenet")
-    monkeypatch.setenv(datasets.DATA_HOME_ENV, str(tmp_path / "env"))
+    monkeypatch.setenv(DATA_HOME_ENV, str(tmp_path / "env"))
     # data_home is searched first, but holds nothing: the next folder is used
     (tmp_path / "empty" / "mini_imagenet").mkdir(parents=True)
     bunch = _load(split="val", data_home=tmp_path / "empty")

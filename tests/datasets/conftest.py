@@ -1,0 +1,35 @@
+"""Fixtures of the data set tests: the offline data folder, and a clean search path."""
+
+from pathlib import Path
+
+import pytest
+
+from sklearn_meta.datasets import _home
+
+# the offline benchmark data beside the repository, when there is one
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data_file():
+    """``get(name)``: the path of ``name`` in ../shared/data, or skip the test."""
+
+    def get(name):
+        path = SHARED_DATA / name
+        if not path.is_file():
+            pytest.skip(f"{path} not found")
+        return path
+
+    return get
+
+
+@pytest.fixture
+def no_default_home(tmp_path, monkeypatch):
+    """Search only the folders a test names, never the real ones.
+
+    Unsets ``SKLEARN_META_DATA`` and points the last folder searched
+    (``~/sklearn_meta_data``) at the empty ``tmp_path / "empty_home"``.
+    """
+    monkeypatch.delenv(_home.DATA_HOME_ENV, raising=False)
+    monkeypatch.setattr(_home, "DEFAULT_DATA_HOME", tmp_path / "empty_home")
+    return tmp_path / "empty_home"
