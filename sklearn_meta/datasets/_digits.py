@@ -7,35 +7,55 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
-from ._home import DATA_HOME_ENV, find_file, read_npz
+from ._home import DATA_HOME_ENV, find_file, not_found_error, read_npz
 from ._validation import check_choice, check_int
 
 MNIST_FILE = "mnist.npz"
 USPS_FILE = "usps.npz"
 _DIGIT_SUBSETS = ("train", "test")
+# DESCR's source when the digits come from torchvision rather than a file
+_TORCHVISION_SOURCE = {
+    "MNIST": "torchvision.datasets.MNIST",
+    "USPS": "torchvision.datasets.USPS (LIBSVM encoding)",
+}
 
 
-def _digits_file(filename, data_home, download, fetch):
-    """Path of a local ``filename``, or arrays fetched with torchvision.
+def _read_digits(name, filename, subset, data_home, download):
+    """``(images, target, source)`` of the MNIST or USPS ``subset``.
 
-    ``data_home`` may name the file itself or a folder to search first.
-    Returns ``(path, None)`` or, with ``download=True`` and no file found,
-    ``(None, fetch(folder))``.
+    The uint8 images and the labels come from ``filename`` (Keras key names
+    ``x_train``, ``y_train``, ``x_test``, ``y_test``): ``data_home`` itself
+    when it names a file, else the first found in the folders of
+    :func:`get_data_home`. With ``download=True`` and no file found, they are
+    fetched with ``torchvision.datasets.<name>`` into the first folder's
+    ``torchvision/`` subfolder, where torchvision keeps its download.
     """
     if data_home is not None and Path(os.fspath(data_home)).expanduser().is_file():
-        return Path(os.fspath(data_home)).expanduser(), None
-    path, folders = find_file(filename, data_home)
+        path = Path(os.fspath(data_home)).expanduser()
+    else:
+        path, folders = find_file(filename, data_home)
     if path is not None:
-        return path, None
+        arrays = read_npz(path, [f"x_{subset}", f"y_{subset}"])
+        return arrays[f"x_{subset}"], arrays[f"y_{subset}"], str(path)
     if not download:
-        searched = "\n".join(f"  - {folder / filename}" for folder in folders)
-        raise FileNotFoundError(
-            f"{filename} was not found. Searched, in order:\n{searched}\n"
-            f"To fix this:\n  1. pass data_home= the file or a folder holding it, or set "
-            f"the environment variable {DATA_HOME_ENV}\n  2. or pass download=True to "
-            "fetch it with torchvision (needs a network)"
+        raise not_found_error(
+            filename,
+            folders,
+            [
+                (
+                    "pass data_home= the file or a folder holding it, or set the "
+                    f"environment variable {DATA_HOME_ENV}"
+                ),
+                "or pass download=True to fetch it with torchvision (needs a network)",
+            ],
         )
-    return None, fetch(folders[0] / "torchvision")
+    import torchvision
+
+    dataset = getattr(torchvision.datasets, name)(
+        folders[0] / "torchvision", train=subset == "train", download=True
+    )
+    images = np.asarray(dataset.data, dtype=np.uint8)
+    return images, np.asarray(dataset.targets), _TORCHVISION_SOURCE[name]
 
 
 def _digits_bunch(images, target, descr, return_X_y):
@@ -96,21 +116,7 @@ def load_mnist(subset="train", *, return_X_y=False, data_home=None, download=Fal
     (10000, 784)
     """
     check_choice("subset", subset, _DIGIT_SUBSETS)
-
-    def fetch(root):
-        import torchvision
-
-        ds = torchvision.datasets.MNIST(root, train=subset == "train", download=True)
-        return ds.data.numpy(), ds.targets.numpy()
-
-    path, fetched = _digits_file(MNIST_FILE, data_home, download, fetch)
-    if fetched is None:
-        arrays = read_npz(path, [f"x_{subset}", f"y_{subset}"])
-        images, target = arrays[f"x_{subset}"], arrays[f"y_{subset}"]
-        source = str(path)
-    else:
-        images, target = fetched
-        source = "torchvision.datasets.MNIST"
+    images, target, source = _read_digits("MNIST", MNIST_FILE, subset, data_home, download)
     descr = (
         f"MNIST {subset} set, {len(target)} images 28x28, values in [0, 1], digit "
         f"bright; from {source}. LeCun, Y., Cortes, C. and Burges, C. J. C., The "
@@ -184,21 +190,7 @@ def load_usps(
     """
     check_choice("subset", subset, _DIGIT_SUBSETS)
     image_size = check_int("image_size", image_size, 1)
-
-    def fetch(root):
-        import torchvision
-
-        ds = torchvision.datasets.USPS(root, train=subset == "train", download=True)
-        return np.asarray(ds.data, dtype=np.uint8), np.asarray(ds.targets)
-
-    path, fetched = _digits_file(USPS_FILE, data_home, download, fetch)
-    if fetched is None:
-        arrays = read_npz(path, [f"x_{subset}", f"y_{subset}"])
-        images, target = arrays[f"x_{subset}"], arrays[f"y_{subset}"]
-        source = str(path)
-    else:
-        images, target = fetched
-        source = "torchvision.datasets.USPS (LIBSVM encoding)"
+    images, target, source = _read_digits("USPS", USPS_FILE, subset, data_home, download)
     if image_size != images.shape[1]:
         images = _resize_images(images, image_size)
     descr = (
