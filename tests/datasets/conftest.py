@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from sklearn_meta.datasets import _home
+from sklearn_meta.datasets import DATA_HOME_ENV
 
 # the offline benchmark data beside the repository, when there is one
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -27,9 +27,10 @@ def shared_data_file():
 def no_default_home(tmp_path, monkeypatch):
     """Search only the folders a test names, never the real ones.
 
-    Unsets ``SKLEARN_META_DATA`` and points the last folder searched
-    (``~/sklearn_meta_data``) at the empty ``tmp_path / "empty_home"``.
+    Unsets ``SKLEARN_META_DATA`` and points ``HOME`` at ``tmp_path / "user"``,
+    so that the last folder searched, ``~/sklearn_meta_data``, is an empty
+    folder of the test; returns that folder.
     """
-    monkeypatch.delenv(_home.DATA_HOME_ENV, raising=False)
-    monkeypatch.setattr(_home, "DEFAULT_DATA_HOME", tmp_path / "empty_home")
-    return tmp_path / "empty_home"
+    monkeypatch.delenv(DATA_HOME_ENV, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    return tmp_path / "user" / "sklearn_meta_data"

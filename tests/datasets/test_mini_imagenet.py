@@ -289,7 +289,7 @@ def test_missing_data_error(tmp_path, no_default_home):
     message = str(info.value)
     assert "mini-ImageNet (split='train') was not found" in message
     assert str(tmp_path / "nothing" / "mini_imagenet") in message
-    assert str(tmp_path / "empty_home" / "mini_imagenet") in message
+    assert str(no_default_home / "mini_imagenet") in message
     assert "image-net.org" in message
     assert "twitter-research/meta-learning-lstm" in message
     assert "mini-imagenet-cache-train.pkl" in message

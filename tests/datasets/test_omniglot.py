@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sklearn_meta.datasets import _home, load_omniglot, load_omniglot_oneshot_runs
+from sklearn_meta.datasets import load_omniglot, load_omniglot_oneshot_runs
 from sklearn_meta.datasets._omniglot_build import resize_mode1, vinyals_split
 
 
@@ -122,14 +122,13 @@ def test_bad_arguments(kwargs, match):
         load_omniglot(**kwargs)
 
 
-def test_missing_full_set(tmp_path, monkeypatch):
+def test_missing_full_set(tmp_path, monkeypatch, no_default_home):
     monkeypatch.setenv("SKLEARN_META_DATA", str(tmp_path / "env"))
-    monkeypatch.setattr(_home, "DEFAULT_DATA_HOME", tmp_path / "home")
     with pytest.raises(FileNotFoundError, match="SKLEARN_META_DATA") as info:
         load_omniglot("background", data_home=tmp_path / "given")
     message = str(info.value)
-    for folder in ("given", "env", "home"):
-        assert str(tmp_path / folder / "omniglot.npz") in message
+    for folder in (tmp_path / "given", tmp_path / "env", no_default_home):
+        assert str(folder / "omniglot.npz") in message
     assert "download=True" in message
     with pytest.raises(FileNotFoundError, match="omniglot_oneshot_runs.npz"):
         load_omniglot_oneshot_runs(data_home=tmp_path / "given")
