@@ -1,4 +1,4 @@
-"""Write the compact Omniglot subsets shipped inside ``sklearn_meta/data``.
+"""Write the compact Omniglot subsets shipped inside ``sklearn_meta/datasets/data``.
 
 The package ships two small Omniglot subsets (the official
 ``images_background_small1`` and ``images_background_small2`` of
@@ -12,7 +12,7 @@ Usage (from the repository root)::
     python benchmarks/data/make_omniglot_subsets.py \
         ../shared/data/omniglot_background_small1.npz \
         ../shared/data/omniglot_background_small2.npz \
-        --out sklearn_meta/data
+        --out sklearn_meta/datasets/data
 
 The input files are described in ``shared/data/README.md``: 28x28 uint8 images
 with ink = 255, made by converting each official 105x105 mode "1" PNG to mode
@@ -78,8 +78,8 @@ def main(argv=None):
     parser.add_argument(
         "--out",
         type=Path,
-        default=Path(__file__).resolve().parents[2] / "sklearn_meta" / "data",
-        help="output folder (default: sklearn_meta/data of this checkout)",
+        default=Path(__file__).resolve().parents[2] / "sklearn_meta" / "datasets" / "data",
+        help="output folder (default: sklearn_meta/datasets/data of this checkout)",
     )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Tests for the MAML-family data: make_sinusoids and load_mini_imagenet."""
+"""Tests for load_mini_imagenet: the shipped split and the layouts it reads."""
 
 import os
 import pickle
@@ -8,158 +8,17 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
-from sklearn.model_selection import GroupKFold
 
-from sklearn_meta import datasets
-from sklearn_meta.datasets import load_mini_imagenet, make_sinusoids
+from sklearn_meta.datasets import DATA_HOME_ENV, load_mini_imagenet
+from sklearn_meta.datasets._mini_imagenet import mini_imagenet_split
 
 Image = pytest.importorskip("PIL.Image")
 
 
 # --------------------------------------------------------------------------
-# make_sinusoids
-# --------------------------------------------------------------------------
-def test_sinusoids_shapes_and_groups():
-    X, y, groups = make_sinusoids(random_state=0)
-    assert X.shape == (2000, 1) and X.dtype == np.float64
-    assert y.shape == (2000,) and y.dtype == np.float64
-    assert groups.shape == (2000,) and groups.dtype == np.int64
-    assert_array_equal(groups, np.repeat(np.arange(100), 20))
-
-    X, y, groups = make_sinusoids(n_tasks=1, n_samples=1, random_state=0)
-    assert X.shape == (1, 1) and y.shape == (1,)
-    assert_array_equal(groups, [0])
-
-
-def test_sinusoids_groups_work_with_group_splitters():
-    X, y, groups = make_sinusoids(n_tasks=6, n_samples=5, random_state=0)
-    for train, test in GroupKFold(n_splits=3).split(X, y, groups):
-        assert not set(groups[train]) & set(groups[test])
-        assert np.all(np.bincount(groups[test])[np.unique(groups[test])] == 5)
-
-
-def test_sinusoids_deterministic():
-    a = make_sinusoids(n_tasks=7, n_samples=3, random_state=42, return_params=True)
-    b = make_sinusoids(n_tasks=7, n_samples=3, random_state=42, return_params=True)
-    for left, right in zip(a, b):
-        assert_array_equal(left, right)
-    c = make_sinusoids(
-        n_tasks=7,
-        n_samples=3,
-        random_state=np.random.RandomState(42),
-        return_params=True,
-    )
-    for left, right in zip(a, c):
-        assert_array_equal(left, right)
-    d = make_sinusoids(n_tasks=7, n_samples=3, random_state=43)
-    assert not np.array_equal(a[0], d[0])
-
-
-def test_sinusoids_follow_the_formula_exactly():
-    X, y, groups, amplitude, phase = make_sinusoids(
-        n_tasks=50, n_samples=10, random_state=0, return_params=True
-    )
-    assert amplitude.shape == phase.shape == (50,)
-    assert_array_equal(y, amplitude[groups] * np.sin(X[:, 0] - phase[groups]))
-    # the same wave for every row of a task: refit A and phase per task
-    for task in range(3):
-        rows = groups == task
-        basis = np.column_stack([np.sin(X[rows, 0]), np.cos(X[rows, 0])])
-        coef = np.linalg.lstsq(basis, y[rows], rcond=None)[0]
-        # A sin(x - p) = A cos(p) sin(x) - A sin(p) cos(x)
-        assert np.allclose(
-            coef,
-            [
-                amplitude[task] * np.cos(phase[task]),
-                -amplitude[task] * np.sin(phase[task]),
-            ],
-        )
-
-
-def test_sinusoids_parameters_within_ranges():
-    X, _, _, amplitude, phase = make_sinusoids(
-        n_tasks=500,
-        n_samples=4,
-        amplitude_range=(1.0, 2.0),
-        phase_range=(-0.5, 0.5),
-        x_range=(0.0, 3.0),
-        random_state=0,
-        return_params=True,
-    )
-    assert amplitude.min() >= 1.0 and amplitude.max() <= 2.0
-    assert phase.min() >= -0.5 and phase.max() <= 0.5
-    assert X.min() >= 0.0 and X.max() <= 3.0
-    # the draws spread over the ranges
-    assert amplitude.max() - amplitude.min() > 0.9
-    assert X.max() - X.min() > 2.9
-
-    _, _, _, amplitude, phase = make_sinusoids(random_state=0, return_params=True)
-    assert amplitude.min() >= 0.1 and amplitude.max() <= 5.0
-    assert phase.min() >= 0.0 and phase.max() <= np.pi
-
-
-def test_sinusoids_degenerate_range_fixes_the_value():
-    _, _, _, amplitude, phase = make_sinusoids(
-        n_tasks=5,
-        amplitude_range=(2.0, 2.0),
-        phase_range=(0, 0),
-        random_state=0,
-        return_params=True,
-    )
-    assert_array_equal(amplitude, 2.0)
-    assert_array_equal(phase, 0.0)
-
-
-def test_sinusoids_noise():
-    clean = make_sinusoids(n_tasks=40, n_samples=50, random_state=0, return_params=True)
-    noisy = make_sinusoids(
-        n_tasks=40, n_samples=50, noise=0.3, random_state=0, return_params=True
-    )
-    # noise is drawn last: inputs and task parameters do not change
-    for i in (0, 2, 3, 4):
-        assert_array_equal(clean[i], noisy[i])
-    residual = noisy[1] - clean[1]
-    assert abs(residual.std() - 0.3) < 0.02
-    assert abs(residual.mean()) < 0.03
-
-
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [
-        ({"n_tasks": 0}, "n_tasks must be an int >= 1"),
-        ({"n_tasks": 2.0}, "n_tasks must be an int >= 1"),
-        ({"n_tasks": True}, "n_tasks must be an int >= 1"),
-        ({"n_samples": 0}, "n_samples must be an int >= 1"),
-        ({"n_samples": "5"}, "n_samples must be an int >= 1"),
-        ({"amplitude_range": (5.0, 0.1)}, "amplitude_range must have low <= high"),
-        ({"phase_range": (1.0, 0.0)}, "phase_range must have low <= high"),
-        ({"x_range": (5.0, -5.0)}, "x_range must have low <= high"),
-        ({"x_range": (0.0,)}, "x_range must be a pair"),
-        ({"x_range": (0.0, 1.0, 2.0)}, "x_range must be a pair"),
-        ({"x_range": 5.0}, "x_range must be a pair"),
-        ({"x_range": ("a", "b")}, "x_range must be a pair"),
-        ({"amplitude_range": (0.0, np.inf)}, "amplitude_range must be finite"),
-        ({"phase_range": (np.nan, 1.0)}, "phase_range must be finite"),
-        ({"noise": -0.1}, "noise must be a finite float >= 0"),
-        ({"noise": np.inf}, "noise must be a finite float >= 0"),
-        ({"noise": "0.1"}, "noise must be a finite float >= 0"),
-        ({"return_params": "yes"}, "return_params must be True or False"),
-    ],
-)
-def test_sinusoids_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=re.escape(match)):
-        make_sinusoids(**kwargs)
-
-
-def test_sinusoids_bad_random_state():
-    with pytest.raises(ValueError, match="cannot be used to seed"):
-        make_sinusoids(random_state="seed")
-
-
-# --------------------------------------------------------------------------
 # the shipped mini-ImageNet split
 # --------------------------------------------------------------------------
-SPLIT = datasets._mini_imagenet_split()
+SPLIT = mini_imagenet_split()
 TRAIN, VAL, TEST = SPLIT["train"], SPLIT["val"], SPLIT["test"]
 
 
@@ -257,13 +116,6 @@ def _load(*args, **kwargs):
     """load_mini_imagenet on a partial fake copy: it warns about the rest."""
     with pytest.warns(UserWarning, match="lacks"):
         return load_mini_imagenet(*args, **kwargs)
-
-
-@pytest.fixture
-def no_default_home(tmp_path, monkeypatch):
-    """Search only the folders a test names, never the real ones."""
-    monkeypatch.delenv(datasets.DATA_HOME_ENV, raising=False)
-    monkeypatch.setattr(datasets, "DEFAULT_DATA_HOME", tmp_path / "empty_home")
 
 
 LAYOUTS = {
@@ -424,7 +276,7 @@ def test_default_location_under_data_home(tmp_path, no_default_home):
 
 def test_default_location_from_environment(tmp_path, no_default_home, monkeypatch):
     _pickles(tmp_path / "env" / "mini_imagenet")
-    monkeypatch.setenv(datasets.DATA_HOME_ENV, str(tmp_path / "env"))
+    monkeypatch.setenv(DATA_HOME_ENV, str(tmp_path / "env"))
     # data_home is searched first, but holds nothing: the next folder is used
     (tmp_path / "empty" / "mini_imagenet").mkdir(parents=True)
     bunch = _load(split="val", data_home=tmp_path / "empty")
@@ -437,7 +289,7 @@ def test_missing_data_error(tmp_path, no_default_home):
     message = str(info.value)
     assert "mini-ImageNet (split='train') was not found" in message
     assert str(tmp_path / "nothing" / "mini_imagenet") in message
-    assert str(tmp_path / "empty_home" / "mini_imagenet") in message
+    assert str(no_default_home / "mini_imagenet") in message
     assert "image-net.org" in message
     assert "twitter-research/meta-learning-lstm" in message
     assert "mini-imagenet-cache-train.pkl" in message

@@ -7,10 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sklearn_meta import datasets
 from sklearn_meta.datasets import load_omniglot, load_omniglot_oneshot_runs
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from sklearn_meta.datasets._omniglot_build import resize_mode1, vinyals_split
 
 
 # --------------------------------------------------------------------------
@@ -124,14 +122,13 @@ def test_bad_arguments(kwargs, match):
         load_omniglot(**kwargs)
 
 
-def test_missing_full_set(tmp_path, monkeypatch):
+def test_missing_full_set(tmp_path, monkeypatch, no_default_home):
     monkeypatch.setenv("SKLEARN_META_DATA", str(tmp_path / "env"))
-    monkeypatch.setattr(datasets, "DEFAULT_DATA_HOME", tmp_path / "home")
     with pytest.raises(FileNotFoundError, match="SKLEARN_META_DATA") as info:
         load_omniglot("background", data_home=tmp_path / "given")
     message = str(info.value)
-    for folder in ("given", "env", "home"):
-        assert str(tmp_path / folder / "omniglot.npz") in message
+    for folder in (tmp_path / "given", tmp_path / "env", no_default_home):
+        assert str(folder / "omniglot.npz") in message
     assert "download=True" in message
     with pytest.raises(FileNotFoundError, match="omniglot_oneshot_runs.npz"):
         load_omniglot_oneshot_runs(data_home=tmp_path / "given")
@@ -244,10 +241,8 @@ def test_disjoint_from_on_a_full_set_subset(tmp_path):
 # full set (needs ../shared/data beside the repository)
 # --------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def shared_data():
-    if not (SHARED_DATA / "omniglot.npz").is_file():
-        pytest.skip(f"full Omniglot data not found at {SHARED_DATA}/omniglot.npz")
-    return SHARED_DATA
+def shared_data(shared_data_file):
+    return shared_data_file("omniglot.npz").parent
 
 
 @pytest.fixture(scope="module")
@@ -337,7 +332,7 @@ def test_vinyals_rotations(shared_data, vinyals):
 
 def test_vinyals_split_rule_matches_file(full_npz):
     # the compact rule used after download=True reproduces the shipped split
-    rebuilt = datasets._vinyals_split(full_npz["class_alphabet"], full_npz["class_background"])
+    rebuilt = vinyals_split(full_npz["class_alphabet"], full_npz["class_background"])
     np.testing.assert_array_equal(rebuilt, full_npz["class_vinyals_split"])
 
 
@@ -359,10 +354,8 @@ def test_oneshot_runs(shared_data):
 # the download=True path, with a stand-in for torchvision (no network)
 # --------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def packbits_npz(shared_data):
-    path = shared_data / "omniglot_105_packbits.npz"
-    if not path.is_file():
-        pytest.skip(f"{path} not found")
+def packbits_npz(shared_data_file):
+    path = shared_data_file("omniglot_105_packbits.npz")
     with np.load(path) as npz:
         return {key: npz[key] for key in ("images_packbits", "character", "drawer")}
 
@@ -380,7 +373,7 @@ def test_resize_recipe_matches_file(packbits_npz, full_npz):
     for row in rows:
         image = _original_png(packbits_npz["images_packbits"], row)
         assert image.mode == "1"
-        lanczos, nearest = datasets._resize_mode1(image)
+        lanczos, nearest = resize_mode1(image)
         np.testing.assert_array_equal(lanczos, full_npz["images"][row])
         np.testing.assert_array_equal(nearest, full_npz["images_nearest"][row])
 
