@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.metadata_routing import MetadataRequest
 
-from .._base import derive_seed
+from .._devices import derive_seed
 from .._sklearn import num_samples
 from ._split import target_rows
 from ._utils import take_rows

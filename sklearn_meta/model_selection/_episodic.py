@@ -15,7 +15,7 @@ from sklearn.metrics import accuracy_score
 from sklearn.utils import Bunch
 from sklearn.utils.multiclass import check_classification_targets
 
-from .._base import derive_seed
+from .._devices import derive_seed
 from .._episodes import EpisodeSampler
 from .._pipeline import final_step
 from .._sklearn import num_samples
