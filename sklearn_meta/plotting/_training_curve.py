@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.base import is_regressor
 from sklearn.utils.validation import check_is_fitted
 
+from .._persistence import history_rows
 from ._common import (
     check_matplotlib,
     import_pyplot,
@@ -70,7 +71,7 @@ def _history_rows(history):
     if hasattr(history, "to_dict") and hasattr(history, "columns"):
         return history.to_dict("records")  # a pandas DataFrame, a row per epoch
     try:
-        return [dict(row) for row in history]
+        return history_rows(history)
     except (TypeError, ValueError) as exc:
         raise TypeError(
             "history must be a list of dicts (an estimator's history_, a skorch "

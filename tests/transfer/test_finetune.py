@@ -61,7 +61,7 @@ def mnist_path():
     candidates = []
     if os.environ.get("SKLEARN_META_DATA"):
         candidates.append(Path(os.environ["SKLEARN_META_DATA"]) / "mnist.npz")
-    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz")
+    candidates.append(Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist.npz")
     return next((p for p in candidates if p.is_file()), None)
 
 
