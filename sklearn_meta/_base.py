@@ -87,8 +87,7 @@ class BaseTorchEstimator(
     * ``_build_module(input_shape, *, weights)``: a fresh network (not yet
       on a device) and whether it starts from learned weights, used by
       ``fit`` and to rebuild the network when a pickle is loaded;
-    * ``_make_optimizer()``: the optimiser of ``module_`` (or None);
-    * ``_embed(xb)`` for ``transform`` and the ``_n_features_out`` property;
+    * the ``_n_features_out`` property (the width of ``transform``);
     * its own ``fit`` / ``partial_fit``, decorated with :func:`fit_guard`,
       built from ``_validate_X_y``, ``_initialize`` (or
       ``_begin_partial_fit``), ``_device_data`` and ``_train`` with an epoch
@@ -186,6 +185,12 @@ class BaseTorchEstimator(
             self._own_module()
             self._sync_lr()
 
+    def _make_optimizer(self):
+        """The optimiser of ``module_``: Adam at ``lr``, or None when nothing trains."""
+        params = list(self.module_.parameters())
+        # a parameter-free network (backbone="identity") has nothing to train
+        return torch.optim.Adam(params, lr=self.lr) if params else None
+
     def _remember_build(self):
         """Keep what decides the network and optimiser (see _build_param_names)."""
         self._build_params = {k: _keep_param(getattr(self, k)) for k in self._build_param_names}
@@ -218,6 +223,10 @@ class BaseTorchEstimator(
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         return self._batched(self._embed, X)
+
+    def _embed(self, xb):
+        """The embedding of a device batch, for ``transform`` (``module_.features``)."""
+        return self.module_.features(xb)
 
     def get_feature_extractor(self):
         """A trainable copy of the fitted feature extractor, on the CPU.

@@ -123,9 +123,6 @@ class InnerLoopEstimator:
                 "pretrained backbone."
             )
 
-    def _make_optimizer(self):
-        return torch.optim.Adam(self.module_.parameters(), lr=self.lr)
-
     def _vectorized(self):
         """Whether the tasks of a meta-batch go through one vmap call."""
         return use_vmap(self.vectorize, self.device_, self.module_)

@@ -257,11 +257,6 @@ class ProtoNetClassifier(BaseEpisodicClassifier):
         features, _, pretrained = build_backbone(self.backbone, input_shape, weights=weights)
         return _Embedding(features), pretrained
 
-    def _make_optimizer(self):
-        params = list(self.module_.parameters())
-        # a parameter-free embedding (backbone="identity") has nothing to train
-        return torch.optim.Adam(params, lr=self.lr) if params else None
-
     def _set_lr(self):
         if self.lr_decay_step is None:
             return

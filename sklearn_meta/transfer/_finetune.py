@@ -389,9 +389,3 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
     def _predict_logits(self, xb):
         return self.module_(xb)
 
-    def _embed(self, xb):
-        return self.module_.features(xb)
-
-    @property
-    def _n_features_out(self):
-        return self.module_.head.in_features

@@ -72,6 +72,10 @@ class MinibatchEstimator:
                 f"the default 64){self._batch_size_one_fix}."
             )
 
+    @property
+    def _n_features_out(self):
+        return self.module_.head.in_features
+
     def _backbone_lr_ratio(self):
         if self.backbone_lr == "auto":
             return 0.1 if self.pretrained_ else 1.0
