@@ -90,7 +90,7 @@ html_theme_options = {
 # the single pages get the whole width (their code blocks are wide); the
 # gallery and the API reference keep the list of their pages on the left
 html_sidebars = {
-    page: [] for page in ("index", "user_guide", "scale_out", "datasets", "benchmarks")
+    page: [] for page in ("index", "user_guide", "scale_out", "datasets", "benchmarks", "developing")
 }
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

@@ -18,7 +18,7 @@ A subclass implements ``_build_module(input_shape, *, weights)`` and
 ``_make_optimizer()`` (the network and its optimiser), ``_episode_loss(X_t, s_idx, s_y, q_idx, q_y, n_way)``
 returning the loss and logits of a batch of training episodes,
 ``_episode_logits(X_t, s_idx, s_y, q_idx, n_way)`` for evaluation, and
-``_set_support(X_t, y_t, present)`` that fits what predicts among
+``_set_support(X_t, y_t, present, first=True)`` that fits what predicts among
 ``classes_`` (ProtoNet: prototypes).
 """
 

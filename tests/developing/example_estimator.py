@@ -59,13 +59,11 @@ class MarginCentroidClassifier(BaseEpisodicClassifier):
         self.random_state = random_state
         self.verbose = verbose
 
-    # 1. the network and its optimiser; the backbone is named `features`
+    # 1. the network; the backbone is named `features` (the base trains all of
+    #    it with Adam at `lr` and embeds with it for `transform`)
     def _build_module(self, input_shape, *, weights):
         features, _, pretrained = build_backbone(self.backbone, input_shape, weights=weights)
         return nn.Sequential(OrderedDict(features=features)), pretrained
-
-    def _make_optimizer(self):
-        return torch.optim.Adam(self.module_.parameters(), lr=self.lr)
 
     # 2. the loss of a batch of training episodes: only their rows are embedded
     def _episode_loss(self, X_t, s_idx, s_y, q_idx, q_y, n_way):
@@ -88,7 +86,7 @@ class MarginCentroidClassifier(BaseEpisodicClassifier):
         self.centroids_ = np.full_like(new, np.nan) if first else self.centroids_.copy()
         self.centroids_[present] = new[present]
 
-    # 5. the logits of a device batch of new rows, and the embedding (transform)
+    # 5. the logits of a device batch of new rows, and the embedding's width
     def _logits_fn(self):
         centroids = torch.as_tensor(self.centroids_, device=self.device_)
 
@@ -97,9 +95,6 @@ class MarginCentroidClassifier(BaseEpisodicClassifier):
             return scores.nan_to_num(nan=-torch.inf)
 
         return logits
-
-    def _embed(self, xb):
-        return self.module_(xb)
 
     @property
     def _n_features_out(self):

@@ -96,4 +96,4 @@ def test_the_hooks_named_are_the_hooks_implemented():
         and name in layers  # called by the layers, not a helper of the example's own
     }
     assert named == implemented
-    assert len(named) == 8
+    assert len(named) == 6
