@@ -47,14 +47,14 @@ def test_early_stopping_restores_best_weights(case):
     keep = _KeepStates()
     # tol=1 never counts as an improvement: as in MLPClassifier, training
     # stops once n_iter_no_change + 1 epochs after the first did not improve
-    est = case.make(early_stopping=True, n_iter_no_change=3, tol=1.0, max_iter=10_000,
+    est = case.make(early_stopping=True, n_iter_no_change=1, tol=1.0, max_iter=10_000,
                     max_epochs=10_000, callbacks=[keep])
     case.fit(est)
     scores = est.validation_scores_
-    assert len(scores) == 5 == len(est.history_)
+    assert len(scores) == 3 == len(est.history_)
     assert est.best_validation_score_ == max(scores)
     assert_allclose(est.history_[:, "valid_acc"], scores)
-    assert est.n_iter_ == 5 * (BLOCK if case.episodic else 1)
+    assert est.n_iter_ == 3 * (BLOCK if case.episodic else 1)
     best = int(np.argmax(scores))
     for name, value in est.module_.state_dict().items():
         assert torch.equal(value, keep.states_[best][name]), name
@@ -73,12 +73,12 @@ def _sklearn_stop(scores, *, n_iter_no_change, tol):
 
 @pytest.mark.parametrize("case", early_stopping_cases())
 def test_early_stopping_stops_when_validation_stalls(case):
-    est = case.make(early_stopping=True, n_iter_no_change=2, tol=0.5, max_iter=20_000,
+    est = case.make(early_stopping=True, n_iter_no_change=1, tol=0.5, max_iter=20_000,
                     max_epochs=500)
     case.fit(est)
     scores = est.validation_scores_
     # it stopped at the first check where scikit-learn's rule says stop
-    assert _sklearn_stop(scores, n_iter_no_change=2, tol=0.5) == len(scores) == len(est.history_)
+    assert _sklearn_stop(scores, n_iter_no_change=1, tol=0.5) == len(scores) == len(est.history_)
     assert est.n_iter_ == len(scores) * (BLOCK if case.episodic else 1)
 
 
@@ -219,9 +219,9 @@ def _blocks(start, stop):
 
 def test_callbacks_see_every_hook_in_order(case):
     hooks = _Hooks()
-    est = case.make(max_iter=250, max_epochs=2, callbacks=[hooks])
+    est = case.make(max_iter=150, max_epochs=2, callbacks=[hooks])
     case.fit(est)
-    sizes = _blocks(0, 250) if case.episodic else [case.per_epoch] * 2
+    sizes = _blocks(0, 150) if case.episodic else [case.per_epoch] * 2
     assert [c[0] for c in hooks.calls_] == _expected_hooks(sizes)
     counts = {h: sum(c[0] == h for c in hooks.calls_) for h in _Hooks.HOOKS}
     n_epochs = len(sizes)
@@ -236,7 +236,7 @@ def test_callbacks_see_every_hook_in_order(case):
     assert [c[2] for c in ends] == list(range(1, n_epochs + 1))  # the epoch's row is in
     batches = [c for c in hooks.calls_ if c[0] == "on_batch_end"]
     if case.episodic:
-        assert [c[3] for c in batches] == list(range(1, 251))  # n_iter_ counts each update
+        assert [c[3] for c in batches] == list(range(1, 151))  # n_iter_ counts each update
     # a partial_fit goes on with the same callbacks: not initialised again
     before, n_iter = len(hooks.calls_), est.n_iter_
     case.partial_fit(est)
@@ -245,7 +245,7 @@ def test_callbacks_see_every_hook_in_order(case):
     assert [c[0] for c in more] == _expected_hooks(sizes)
     # a new fit initialises them again
     case.fit(est)
-    assert len(hooks.calls_) == len(_expected_hooks(_blocks(0, 250) if case.episodic
+    assert len(hooks.calls_) == len(_expected_hooks(_blocks(0, 150) if case.episodic
                                                      else [case.per_epoch] * 2))
 
 
@@ -272,10 +272,10 @@ def _own_schedule_off(case):
 
 def test_lr_scheduler_callback(case):
     sched = LRScheduler(policy="StepLR", step_size=1, gamma=0.5)
-    est = case.fit(case.make(callbacks=[sched], lr=1e-2, max_iter=300, max_epochs=3,
+    est = case.fit(case.make(callbacks=[sched], lr=1e-2, max_iter=200, max_epochs=2,
                              **_own_schedule_off(case)))
     n_epochs = len(est.history_)
-    assert n_epochs == 3
+    assert n_epochs == 2
     lrs = [g["lr"] for g in est.optimizer_.param_groups]
     assert lrs[-1] == pytest.approx(1e-2 * 0.5**n_epochs)
     assert est.history_[:, "event_lr"][0] == pytest.approx(1e-2)
@@ -289,7 +289,7 @@ def test_lr_scheduler_per_batch_and_on_plateau(case):
     assert est.optimizer_.param_groups[-1]["lr"] == pytest.approx(1e-2 * 0.99**steps)
     plateau = LRScheduler(policy="ReduceLROnPlateau", monitor="train_loss", patience=0,
                           threshold=10.0, factor=0.5)
-    est = case.fit(case.make(callbacks=[plateau], lr=1e-2, max_iter=300, max_epochs=3,
+    est = case.fit(case.make(callbacks=[plateau], lr=1e-2, max_iter=200, max_epochs=2,
                              **_own_schedule_off(case)))
     assert est.optimizer_.param_groups[-1]["lr"] < 1e-2
 
@@ -303,7 +303,7 @@ def test_skorch_early_stopping_callback_stops_quietly(case):
 
 def test_checkpoint_callback_and_load_params(case, tmp_path):
     cp = Checkpoint(monitor="train_loss_best", dirname=str(tmp_path))
-    est = case.fit(case.make(callbacks=[cp], max_iter=400, max_epochs=4))
+    est = case.fit(case.make(callbacks=[cp], max_iter=300, max_epochs=3))
     assert (tmp_path / "params.pt").exists() and (tmp_path / "history.json").exists()
     best = int(np.argmin(est.history_[:, "train_loss"]))
     assert est.history_[:, "event_cp"][best] is True
