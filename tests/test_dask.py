@@ -269,7 +269,13 @@ def test_cross_validate_on_dask_runs_in_the_workers_and_returns_fitted_models(
 # --------------------------------------------------------------- devices
 def test_auto_device_is_the_current_cuda_device(monkeypatch):
     """A worker pinned to a GPU (CUDA_VISIBLE_DEVICES or set_device) trains there."""
-    assert resolve_device("auto") == torch.device("cpu") or torch.cuda.is_available()
+    # on this machine as it is: the current CUDA device when torch sees one, else the CPU
+    here = (
+        torch.device("cuda", torch.cuda.current_device())
+        if torch.cuda.is_available()
+        else torch.device("cpu")
+    )
+    assert resolve_device("auto") == here
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 2)

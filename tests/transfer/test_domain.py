@@ -6,9 +6,7 @@ benchmarks/domain_digits.py, never here.
 """
 
 import functools
-import os
 import pickle
-import signal
 import warnings
 
 import numpy as np
@@ -22,12 +20,11 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from sklearn.utils.validation import check_is_fitted
 
 from sklearn_meta import DomainAdaptedClassifier, FineTuneClassifier
 from sklearn_meta.backbones import MLPBackbone
 from sklearn_meta.datasets import make_digits_shift
-from sklearn_meta.exceptions import DomainAdaptationWarning, TrainingInterrupted
+from sklearn_meta.exceptions import DomainAdaptationWarning
 from sklearn_meta.transfer import _adaptation as A
 
 CPU = dict(device="cpu", random_state=0)
@@ -436,44 +433,6 @@ def test_repeatable_and_partial_fit_continues(shift):
     assert c.n_iter_ == 2
     assert same_state(a, c)
     assert c.predict(Xt[:5]).shape == (5,)
-
-
-class _SigintAt:
-    """A skorch-style callback that presses Ctrl-C after ``at`` updates."""
-
-    def __init__(self, at):
-        self.at = at
-
-    def initialize(self):
-        self.count_ = 0
-        return self
-
-    def __getattr__(self, name):
-        if not name.startswith("on_"):
-            raise AttributeError(name)
-
-        def hook(net, **kwargs):
-            if name == "on_batch_end":
-                self.count_ += 1
-                if self.count_ == self.at:
-                    os.kill(os.getpid(), signal.SIGINT)
-
-        return hook
-
-
-def test_ctrl_c_mid_epoch_then_resume_equals_uninterrupted_fit(shift, tmp_path):
-    from skorch.callbacks import Checkpoint, LoadInitState
-
-    X, y, _, _ = shift
-    reference = small("cdan+e", max_epochs=2).fit(X, y)
-    cp = Checkpoint(monitor=None, dirname=str(tmp_path))
-    with pytest.warns(UserWarning, match="interrupted after"):
-        with pytest.raises(TrainingInterrupted):
-            small("cdan+e", max_epochs=2, callbacks=[cp, _SigintAt(20)]).fit(X, y)
-    resumed = small("cdan+e", max_epochs=2, callbacks=[LoadInitState(cp)]).fit(X, y)
-    check_is_fitted(resumed)
-    assert resumed.n_iter_ == reference.n_iter_ == 2
-    assert same_state(resumed, reference)
 
 
 def test_import_leaves_metadata_routing_off():
