@@ -94,7 +94,8 @@ class BaseTorchEstimator(
       runner of :mod:`sklearn_meta._training`.
 
     The training loop calls skorch callbacks with these hooks:
-    ``initialize()`` at the start of every ``fit`` and ``partial_fit``,
+    ``initialize()`` at the start of every ``fit`` (a ``partial_fit`` goes on
+    with the callbacks of the fit before it, unless ``callbacks`` changed),
     ``on_train_begin(net, X, y)`` before the first update,
     ``on_epoch_begin(net)`` before each epoch, ``on_batch_end(net,
     training=True)`` after every update (a minibatch step, or one
