@@ -52,8 +52,6 @@ from ._training import (
     EarlyStopping,
     TrainingLoop,
     fit_guard,
-    reset_fitted_state,
-    where_stopped,
 )
 
 __all__ = ["BaseTorchEstimator", "fit_guard", "is_fitted_estimator"]
@@ -144,16 +142,8 @@ class BaseTorchEstimator(
     _channels_last_ok = True
 
     # ------------------------------------------------------------------ state
-    def _reset(self):
-        """Forget a previous fit, so that a failing fit leaves nothing half-fitted."""
-        reset_fitted_state(self)
-
     def __sklearn_is_fitted__(self):
         return "module_" in vars(self)
-
-    def _where_stopped(self):
-        """Where training stopped, for the Ctrl-C warning."""
-        return where_stopped(self)
 
     def _initialize(self, input_shape):
         """Build what every fit starts from: device, seed, network, optimiser, history."""
@@ -317,7 +307,7 @@ class BaseTorchEstimator(
 
     def _start_early_stopping(self):
         """Give this fit scikit-learn's early-stopping rule (``validation_scores_``)."""
-        stopping = EarlyStopping(self.tol, self.n_iter_no_change, self._state_for_best)
+        stopping = EarlyStopping(self, self._state_for_best)
         self._run.early_stopping = stopping
         self.validation_scores_ = stopping.scores
         self.best_validation_score_ = stopping.best_score

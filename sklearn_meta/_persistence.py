@@ -21,10 +21,17 @@ from sklearn.exceptions import NotFittedError
 from skorch.history import History
 
 from ._devices import torch_rng
-from ._training import CallbackNet, host_copy, locked_state_dict
+from ._training import FITTED_NAMES, CallbackNet, host_copy, locked_state_dict
 from .exceptions import DeviceWarning
 
 __all__ = ["PersistenceMixin", "history_rows"]
+
+#: what scikit-learn keeps on an instance (metadata requests, set_output, its
+#: callbacks, documentation links): never a fit's
+_SKLEARN_CONFIG = frozenset(
+    {"_metadata_request", "_sklearn_output_config", "_skl_callbacks", "_doc_link_module",
+     "_doc_link_template", "_doc_link_url_param_generator"}
+)
 
 
 def history_rows(history):
@@ -325,6 +332,12 @@ class PersistenceMixin:
             if self.optimizer_ is not None and optimizer_state is not None:
                 self.optimizer_.load_state_dict(optimizer_state)
             self._after_unpickle()
+        if FITTED_NAMES not in vars(self):
+            # pickled before fits recorded the private attributes they create:
+            # in a fitted pickle, every private one but scikit-learn's is a fit's
+            setattr(self, FITTED_NAMES, tuple(sorted(
+                k for k in vars(self) if k.startswith("_") and k not in _SKLEARN_CONFIG
+            )))
 
     def _after_unpickle(self):
         """Restore what the network's rebuild needs besides weights (hook)."""

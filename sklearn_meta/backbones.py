@@ -557,7 +557,7 @@ def has_batch_norm(module):
 def build_backbone(backbone, input_shape, *, weights=None):
     """Resolve a ``backbone`` parameter into a fresh feature extractor.
 
-    Call it under :func:`sklearn_meta._base.torch_rng` so that random
+    Call it under :func:`sklearn_meta._devices.torch_rng` so that random
     initialisation follows ``random_state``.
 
     Parameters

@@ -1,5 +1,8 @@
 """Shared test settings."""
 
+import signal
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -25,3 +28,21 @@ def digits():
     """sklearn digits scaled to [0, 1], as float32 rows with int labels."""
     X, y = load_digits(return_X_y=True)
     return (X / 16.0).astype(np.float32), y
+
+
+# ----------------------------------------------------------------- Ctrl-C
+@pytest.fixture
+def sigint():
+    """Python's default SIGINT handler for the test, restored afterwards.
+
+    A shell starts a background job (``make test &``) with SIGINT ignored; a
+    real Ctrl-C test would then never be interrupted. This fixture makes the
+    test independent of how the process was started.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals are delivered to the main thread only")
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -5,7 +5,14 @@ Each part takes what it needs as explicit arguments; the estimator base
 """
 
 from ._callbacks import CallbackNet, Callbacks
-from ._contract import FitRun, SigintFlag, fit_guard, fitted_state, reset_fitted_state
+from ._contract import (
+    FITTED_NAMES,
+    FitRun,
+    SigintFlag,
+    fit_guard,
+    fitted_state,
+    reset_fitted_state,
+)
 from ._early_stopping import EarlyStopping
 from ._loop import (
     EPOCHS,
@@ -20,6 +27,7 @@ from ._state import host_copy, locked_state_dict
 
 __all__ = [
     "EPOCHS",
+    "FITTED_NAMES",
     "EPOCH_UPDATES",
     "META_UPDATES",
     "CallbackNet",

@@ -28,6 +28,14 @@ class CallbackNet:
     def __setattr__(self, name, value):
         setattr(self._est, name, value)
 
+    def __reduce__(self):
+        # skorch's Checkpoint(f_pickle=...) pickles the net: write the estimator
+        return _same, (self._est,)
+
+
+def _same(obj):
+    return obj
+
 
 class Callbacks:
     """The initialised callbacks of one estimator (its ``callbacks_``), and their hooks."""

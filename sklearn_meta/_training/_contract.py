@@ -8,12 +8,12 @@
   :class:`~sklearn_meta.exceptions.TrainingInterrupted`. A second Ctrl-C
   interrupts at once and rolls back like any error.
 
-What counts as fitted state is derived, not listed: every attribute of the
-instance that is not a constructor parameter, except what scikit-learn
-itself keeps there (metadata requests, ``set_output``, its callback
-machinery) and the record of the fit under way (:class:`FitRun`). An
+What counts as fitted state is derived, not listed: the public attributes
+whose names end in ``_`` (scikit-learn's convention) and the private ones a
+fit created, which the contract records as it runs (``_fitted_names``). An
 estimator that adds a private fitted attribute declares nothing for rollback
-to reset it.
+to reset it, and what scikit-learn or a user keeps on an instance
+(configuration, documentation links, a note) is never touched.
 """
 
 from __future__ import annotations
@@ -26,16 +26,24 @@ import threading
 import warnings
 
 from ..exceptions import TrainingInterrupted
+from ._loop import where_stopped
 from ._state import host_copy, locked_state_dict
 
-__all__ = ["FitRun", "SigintFlag", "fit_guard", "fitted_state", "reset_fitted_state"]
+__all__ = [
+    "FITTED_NAMES",
+    "FitRun",
+    "SigintFlag",
+    "fit_guard",
+    "fitted_state",
+    "reset_fitted_state",
+]
 
-#: what scikit-learn keeps on an instance: configuration (metadata requests,
-#: set_output) and its callback machinery, set by a Pipeline around our fit
-_SKLEARN_OWNED = frozenset(
-    {"_metadata_request", "_parent_callback_ctx", "_callback_fit_ctx"}
-)
-_SKLEARN_PREFIXES = ("_skl_", "_sklearn_")
+#: where the names of the private attributes a fit created are kept
+FITTED_NAMES = "_fitted_names"
+
+#: what scikit-learn itself may create on an instance while a fit runs (its
+#: callback machinery), and the record of the fit under way: never fitted state
+_NOT_FITTED = frozenset({"_run", "_callback_fit_ctx", "_skl_callbacks_to_teardown"})
 
 #: fitted attributes kept by reference in a snapshot (a logger's writer
 #: cannot be copied; the build parameters are only read)
@@ -98,16 +106,17 @@ class FitRun:
         self.early_stopping = None
 
 
+def _is_public_fitted(name):
+    return name.endswith("_") and not name.startswith("_")
+
+
 def fitted_state(estimator):
-    """The attributes a fit set on ``estimator``: all but parameters and configuration."""
-    params = estimator._get_param_names()
+    """What fits set on ``estimator``: its ``*_`` attributes and the private ones fits created."""
+    private = vars(estimator).get(FITTED_NAMES, ())
     return {
         k: v
         for k, v in vars(estimator).items()
-        if k not in params
-        and k != "_run"
-        and k not in _SKLEARN_OWNED
-        and not k.startswith(_SKLEARN_PREFIXES)
+        if _is_public_fitted(k) or k in private or k == FITTED_NAMES
     }
 
 
@@ -115,6 +124,15 @@ def reset_fitted_state(estimator):
     """Forget a previous fit, so that a failing fit leaves nothing half-fitted."""
     for name in fitted_state(estimator):
         delattr(estimator, name)
+
+
+def _created_since(estimator, before):
+    """Private attributes created since ``before`` (a set of names), ours alone."""
+    return {
+        k
+        for k in vars(estimator).keys() - before
+        if k.startswith("_") and k not in _NOT_FITTED and k != FITTED_NAMES
+    }
 
 
 def _snapshot(estimator):
@@ -133,9 +151,11 @@ def _snapshot(estimator):
     return {**copy.deepcopy(state), **kept}, torch_state
 
 
-def _restore(estimator, snapshot):
+def _restore(estimator, snapshot, before):
     state, torch_state = snapshot
     reset_fitted_state(estimator)
+    for name in _created_since(estimator, before):
+        delattr(estimator, name)
     vars(estimator).update(state)
     for name, (obj, saved) in torch_state.items():
         obj.load_state_dict(saved)
@@ -147,22 +167,29 @@ def _under_contract(estimator, *, partial):
     snapshot = (
         _snapshot(estimator) if partial and estimator.__sklearn_is_fitted__() else None
     )
+    # what is on the instance and not fitted state: kept as it is, whatever happens
+    before = vars(estimator).keys() - fitted_state(estimator).keys()
     with SigintFlag() as flag:
         estimator._run = FitRun(flag)
         try:
             yield
         except BaseException:
+            vars(estimator).pop("_run", None)
             if snapshot is not None:
-                _restore(estimator, snapshot)
+                _restore(estimator, snapshot, before)
             else:
                 reset_fitted_state(estimator)
+                for name in _created_since(estimator, before):
+                    delattr(estimator, name)
             raise
         finally:
             vars(estimator).pop("_run", None)
+        # a sorted tuple of str: what skops and pickles load without trusting more
+        setattr(estimator, FITTED_NAMES, tuple(sorted(_created_since(estimator, before))))
     if flag.requested:
         message = (
             f"{type(estimator).__name__} was interrupted after "
-            f"{estimator._where_stopped()}. It is fitted and consistent: predict, "
+            f"{where_stopped(estimator)}. It is fitted and consistent: predict, "
             "partial_fit (to go on training) and pickling work."
         )
         warnings.warn(message, UserWarning, stacklevel=4)

@@ -10,12 +10,16 @@ __all__ = ["EarlyStopping"]
 class EarlyStopping:
     """Stop when ``n_iter_no_change + 1`` checks in a row do not beat the best by ``tol``.
 
+    ``tol`` and ``n_iter_no_change`` are read from the estimator at every
+    check, so a callback that changes them during a fit (skorch's
+    ``ParamMapper``) is obeyed.
+
     Parameters
     ----------
-    tol : float
-        The improvement over the best score a check must make to count.
-    n_iter_no_change : int
-        How many checks in a row may fail to improve before training stops.
+    estimator : object
+        Has the parameters ``tol`` (the improvement over the best score a
+        check must make to count) and ``n_iter_no_change`` (how many checks in
+        a row may fail to improve before training stops).
     best_state : callable
         Returns a copy of what to restore at the end (the network's weights);
         called whenever a check sets a new best.
@@ -31,9 +35,8 @@ class EarlyStopping:
         What ``best_state`` returned at the best check.
     """
 
-    def __init__(self, tol, n_iter_no_change, best_state):
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
+    def __init__(self, estimator, best_state):
+        self.estimator = estimator
         self._best_state = best_state
         self.scores = []
         self.best_score = -np.inf
@@ -43,7 +46,7 @@ class EarlyStopping:
     def update(self, score):
         """Record a validation score."""
         self.scores.append(score)
-        if score < self.best_score + self.tol:
+        if score < self.best_score + self.estimator.tol:
             self._no_improvement += 1
         else:
             self._no_improvement = 0
@@ -53,7 +56,7 @@ class EarlyStopping:
 
     def should_stop(self):
         """Whether the rule says stop."""
-        return self._no_improvement > self.n_iter_no_change
+        return self._no_improvement > self.estimator.n_iter_no_change
 
     def replay(self, scores):
         """Start again from ``scores`` (a resumed fit), the current state taken as best."""

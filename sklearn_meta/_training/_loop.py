@@ -88,8 +88,10 @@ class TrainingLoop:
     Parameters
     ----------
     estimator : BaseTorchEstimator
-        Read for ``history_``, ``n_iter_``, ``module_``, ``verbose`` and
-        ``callbacks``; the fit under way is ``estimator._run``.
+        Read for ``history_``, ``n_iter_``, ``module_``, ``verbose``,
+        ``callbacks``, ``tol`` and ``n_iter_no_change``, the fit under way
+        (``_run``) and the words of its messages (``_unit``, ``_lr_hint``);
+        ``best_validation_score_`` is written after each check.
     validate : callable or None
         ``validate()`` returns ``(valid_loss, valid_score)`` on held-out
         data, after every complete epoch, when the fit has early stopping.

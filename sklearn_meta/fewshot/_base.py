@@ -14,8 +14,9 @@ specialises to a support set:
 * ``_predict_episodes`` classifies a batch of episodes with tensor ops (the
   fast path of :func:`~sklearn_meta.model_selection.evaluate_episodes`).
 
-A subclass implements ``_build_module(input_shape, *, weights)`` and
-``_make_optimizer()`` (the network and its optimiser), ``_episode_loss(X_t, s_idx, s_y, q_idx, q_y, n_way)``
+A subclass implements ``_build_module(input_shape, *, weights)`` (the
+network; the base's default optimiser is Adam over its parameters),
+``_episode_loss(X_t, s_idx, s_y, q_idx, q_y, n_way)``
 returning the loss and logits of a batch of training episodes,
 ``_episode_logits(X_t, s_idx, s_y, q_idx, n_way)`` for evaluation, and
 ``_set_support(X_t, y_t, present, first=True)`` that fits what predicts among
@@ -72,7 +73,7 @@ class EpisodicTraining:
     """Meta-training over episodes, for classifiers and regressors alike (mixin).
 
     It runs ``_meta_update`` on meta-batches of episodes drawn on the device,
-    in blocks of 100 meta-updates (the epochs of the training shell), and
+    in blocks of 100 meta-updates (the epochs of the training loop), and
     makes the copy-on-write copies that ``adapt`` returns. In a regressor an
     episode's "class" is a task (a group of rows).
     """
@@ -129,6 +130,10 @@ class EpisodicTraining:
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
         vars(new).pop("_run", None)
+        # scikit-learn's configuration is the new estimator's own to change
+        for name in ("_sklearn_output_config", "_metadata_request"):
+            if name in vars(self):
+                setattr(new, name, copy.deepcopy(getattr(self, name)))
         new.history_ = copy.deepcopy(self.history_)
         # callbacks belong to this estimator's training runs (a Checkpoint
         # writes its files): the new one starts without them

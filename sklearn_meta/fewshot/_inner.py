@@ -188,7 +188,7 @@ class ClassifierTasks:
         task.
     lock : threading.RLock, default=None
         Held during every functional call: that of the network that holds
-        ``features`` (:func:`~sklearn_meta._base.module_lock`).
+        ``features`` (:func:`~sklearn_meta._devices.module_lock`).
     """
 
     def __init__(self, features, buffers, *, head, head_only, lock=None):

@@ -1,10 +1,9 @@
-"""Fixtures of the contract suite: each of the six estimators, and real Ctrl-C.
+"""Fixtures of the contract suite: each of the six estimators.
 
-The estimators, their data and the Ctrl-C callback live in ``contract_cases``.
+The estimators, their data and the Ctrl-C callback live in ``contract_cases``;
+the ``sigint`` fixture (Python's default SIGINT handler) is in the top-level
+``tests/conftest.py``.
 """
-
-import signal
-import threading
 
 import pytest
 from contract_cases import cases
@@ -20,21 +19,3 @@ def case(request):
 def few_shot_case(request):
     """The estimators with ``adapt``."""
     return request.param
-
-
-# ----------------------------------------------------------------- Ctrl-C
-@pytest.fixture
-def sigint():
-    """Python's default SIGINT handler for the test, restored afterwards.
-
-    A shell starts a background job (``make test &``) with SIGINT ignored; a
-    real Ctrl-C test would then never be interrupted. This fixture makes the
-    test independent of how the process was started.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        pytest.skip("signals are delivered to the main thread only")
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)

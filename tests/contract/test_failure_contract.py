@@ -16,6 +16,7 @@ import pickle
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -121,6 +122,41 @@ def test_partial_fit_that_raises_changes_nothing(case):
     est.set_params(lr=lr)
     case.partial_fit(est)
     assert est.n_iter_ > n_iter
+
+
+def test_what_users_keep_on_an_instance_outlives_fits(case):
+    """Only what fits set is fitted state: a note, scikit-learn's documentation
+    link and an object that cannot be copied stay as the user left them."""
+    est = case.make()
+    lock = threading.Lock()
+    est.note = "run-42"
+    est._doc_link_template = "https://example.org/{estimator_name}"
+    est.lock = lock
+    case.fit(est)
+    case.partial_fit(est)  # a snapshot of the fitted state must not copy the lock
+    est.set_params(lr=1e3)
+    with pytest.raises(ValueError, match="loss became"):
+        case.fit(est, X=case.bad_X())
+    assert (est.note, est.lock, est._doc_link_template) == (
+        "run-42", lock, "https://example.org/{estimator_name}"
+    )
+    # while the private attributes the fits created are gone with the fit
+    assert [k for k in vars(est) if k.startswith("_") and "doc_link" not in k] == []
+
+
+def test_a_method_patched_on_the_instance_is_called_and_kept(case):
+    est = case.make()
+    calls = []
+    original = est._build_module
+
+    def build(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    with mock.patch.object(est, "_build_module", build):
+        case.fit(est)
+        assert calls == [1] and est._build_module is build
+    check_is_fitted(est)
 
 
 def test_partial_fit_after_a_failed_fit_starts_afresh(case):
@@ -394,6 +430,15 @@ def test_siblings_are_independent(few_shot_case):
     assert_array_equal(case.out(a), before)
     a.partial_fit(X_new, y_new, **({"groups": np.zeros(len(y_new))} if kw else {}))
     assert_array_equal(case.out(b), before)
+
+
+def test_adapted_estimator_has_its_own_output_configuration(few_shot_case):
+    case = few_shot_case
+    X_base, y_base, kw, X_new, y_new = case.base_novel()
+    parent = case.make().fit(X_base, y_base, **kw).set_output(transform="pandas")
+    child = parent.adapt(X_new, y_new).set_output(transform="default")
+    assert hasattr(parent.transform(X_new[:3]), "columns")
+    assert isinstance(child.transform(X_new[:3]), np.ndarray)
 
 
 def test_adapted_estimator_does_not_share_callbacks(few_shot_case, tmp_path):

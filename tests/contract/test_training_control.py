@@ -82,6 +82,24 @@ def test_early_stopping_stops_when_validation_stalls(case):
     assert est.n_iter_ == len(scores) * (BLOCK if case.episodic else 1)
 
 
+class _TightenStopping(Callback):
+    """Sets n_iter_no_change=1, tol=0.5 after the first epoch, as skorch's ParamMapper may."""
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == 1:
+            net.set_params(n_iter_no_change=1, tol=0.5)
+
+
+@pytest.mark.parametrize("case", early_stopping_cases())
+def test_early_stopping_reads_tol_and_patience_at_every_check(case):
+    est = case.make(early_stopping=True, n_iter_no_change=50, tol=0.0, max_iter=2_000,
+                    max_epochs=40, callbacks=[_TightenStopping()])
+    case.fit(est)
+    scores = est.validation_scores_
+    # from the second check on, the rule with the new values applies
+    assert _sklearn_stop(scores, n_iter_no_change=1, tol=0.5) == len(scores) <= 3
+
+
 @pytest.mark.parametrize("case", early_stopping_cases())
 def test_early_stopping_off_sets_none(case):
     est = case.fit(case.make(early_stopping=False, max_iter=5, max_epochs=1))
@@ -315,6 +333,25 @@ def test_checkpoint_callback_and_load_params(case, tmp_path):
     else:
         est.load_params(checkpoint=cp)
     assert est.n_iter_ == expected == len(est.history_) * (BLOCK if case.episodic else 1)
+
+
+def test_checkpoint_f_pickle_writes_a_loadable_estimator(case, tmp_path):
+    """skorch's Checkpoint(f_pickle=...) pickles the net: the file holds the estimator.
+
+    It is written during the fit, at the end of the (only) epoch: a few-shot
+    model is fitted only at the end of fit (prototypes, adapted head), so its
+    pickle holds the trained network and goes on with partial_fit.
+    """
+    cp = Checkpoint(monitor="train_loss_best", dirname=str(tmp_path), f_params=None,
+                    f_optimizer=None, f_history=None, f_pickle="model.pkl")
+    est = case.fit(case.make(callbacks=[cp], max_iter=100, max_epochs=1))
+    with open(tmp_path / "model.pkl", "rb") as f:
+        loaded = pickle.load(f)
+    assert type(loaded) is type(est)
+    for name, value in est.module_.state_dict().items():
+        assert torch.equal(loaded.module_.state_dict()[name], value), name
+    if not case.few_shot:
+        assert_array_equal(case.out(loaded), case.out(est))
 
 
 def test_tensorboard_callback_logs_every_epoch(case, tmp_path):
