@@ -50,8 +50,9 @@ def evaluate_episodes(
 
     Parameters
     ----------
-    estimator : fitted estimator with ``adapt``, or a Pipeline ending in one
-        The meta-trained model.
+    estimator : fitted estimator with ``adapt``, a Pipeline ending in one, or a fitted search
+        The meta-trained model. A fitted ``GridSearchCV`` or
+        ``RandomizedSearchCV`` stands for its ``best_estimator_``.
     X : array-like of shape (n_samples, ...)
         Samples of the evaluation classes (usually never seen in training).
     y : array-like of shape (n_samples,)
