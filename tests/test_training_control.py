@@ -166,6 +166,35 @@ def test_skorch_early_stopping_callback_stops_quietly(make, digits):
 
 
 @pytest.mark.parametrize("make", ESTIMATORS)
+@pytest.mark.parametrize(
+    "callback",
+    [EarlyStopping, Checkpoint, lambda: LRScheduler("ReduceLROnPlateau", monitor="valid_acc")],
+    ids=["EarlyStopping", "Checkpoint", "LRScheduler"],
+)
+def test_a_validation_monitor_without_early_stopping_names_the_fix(make, callback, digits,
+                                                                   tmp_path, monkeypatch):
+    # skorch's defaults monitor valid_loss (EarlyStopping) and valid_loss_best
+    # (Checkpoint): without held-out data the fit refuses them before training
+    monkeypatch.chdir(tmp_path)
+    X, y = digits
+    seen = []
+
+    class Spy(Callback):
+        def on_train_begin(self, net, **kwargs):
+            seen.append("on_train_begin")
+
+    clf = make(callbacks=[Spy(), callback()], early_stopping=False)
+    with pytest.raises(ValueError, match="monitors 'valid_.*early_stopping=True"):
+        clf.fit(X, y)
+    assert seen == [] and not hasattr(clf, "module_")  # nothing trained, nothing fitted
+    with pytest.raises(ValueError, match="early_stopping=True"):
+        make(callbacks=[callback()], early_stopping=False).partial_fit(X, y, classes=np.unique(y))
+    # with early stopping the same callback works as in skorch
+    fitted = make(callbacks=[callback()], early_stopping=True, max_iter=300, max_epochs=3)
+    assert "valid_loss" in fitted.fit(X, y).history_[-1]
+
+
+@pytest.mark.parametrize("make", ESTIMATORS)
 def test_checkpoint_callback_and_load_params(make, digits, tmp_path):
     X, y = digits
     cp = Checkpoint(monitor="train_loss_best", dirname=str(tmp_path))
