@@ -78,21 +78,26 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
         """Mask of the rows whose label is not the unlabelled marker."""
         if self._unlabeled_marker is None:
             return np.ones(len(y), dtype=bool)
+        marker = self._unlabeled_marker
         if y.dtype.kind in "iuf":
-            return y != self._unlabeled_marker
+            return y != marker
+        if y.dtype.kind in "USO" and any(
+            isinstance(v, (str, np.str_, bytes)) and v in (str(marker), str(marker).encode())
+            for v in (y.tolist() if y.dtype.kind == "O" else np.unique(y).tolist())
+        ):
+            # np.concatenate([labels, np.full(n, -1)]) turns -1 into "-1"; so
+            # does building an object array from strings: "-1" would quietly
+            # become a class
+            raise ValueError(
+                f"y has dtype {y.dtype} and holds the string '{marker}': a string cannot "
+                f"stand for the int {marker} that marks unlabelled rows. Use dtype object "
+                f"with the int {marker} for unlabelled rows, as scikit-learn's "
+                "SelfTrainingClassifier does."
+            )
         if y.dtype.kind in "US":
-            if np.any(y == str(self._unlabeled_marker)):
-                # np.concatenate([labels, np.full(n, -1)]) turns -1 into "-1"
-                raise ValueError(
-                    f"y has dtype {y.dtype} and holds the string "
-                    f"'{self._unlabeled_marker}': string labels cannot hold the int "
-                    f"{self._unlabeled_marker} that marks unlabelled rows. Use dtype "
-                    f"object with the int {self._unlabeled_marker} for unlabelled rows, as "
-                    "scikit-learn's SelfTrainingClassifier does."
-                )
             return np.ones(len(y), dtype=bool)
         return np.array(
-            [not (isinstance(v, (int, np.integer)) and v == self._unlabeled_marker) for v in y],
+            [not (isinstance(v, (int, np.integer)) and v == marker) for v in y],
             dtype=bool,
         )
 

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 import os
 import warnings
@@ -308,6 +309,11 @@ class PersistenceMixin:
             state["device_"] = device
         if "history_" in state and not isinstance(state["history_"], History):
             state["history_"] = History(state["history_"])
+        # a parameter added since the pickle was written takes its default,
+        # which is what the saved model was fitted with
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if name != "self" and name not in state and param.default is not param.empty:
+                state[name] = param.default
         super().__setstate__(state)
         if blob is None:
             return

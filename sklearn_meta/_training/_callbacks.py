@@ -9,7 +9,7 @@ documented. A callback that raises ``KeyboardInterrupt`` (skorch's
 
 from __future__ import annotations
 
-__all__ = ["CallbackNet", "Callbacks"]
+__all__ = ["CallbackNet", "Callbacks", "check_monitors"]
 
 
 class CallbackNet:
@@ -97,3 +97,26 @@ def _initialize(est):
         named.append((name, cb.initialize()))
     est.callbacks_ = named
     est._callbacks_from = given
+
+
+def check_monitors(callbacks, *, validates):
+    """Refuse callbacks that monitor a validation key this fit will never record.
+
+    ``history_`` has ``valid_loss``, ``valid_acc`` and their ``*_best`` only
+    in a fit that holds out validation data (``validates``). skorch's
+    ``EarlyStopping()``, ``Checkpoint()`` and ``LRScheduler(monitor=...)``
+    read their ``monitor`` key at the end of every epoch: without this
+    check they fail with a bare ``KeyError`` after the first epoch.
+    """
+    if validates:
+        return
+    for name, cb in callbacks:
+        monitor = getattr(cb, "monitor", None)
+        if isinstance(monitor, str) and monitor.startswith("valid_"):
+            raise ValueError(
+                f"The callback {name} monitors {monitor!r}, which history_ records only "
+                "when the fit holds out validation data, and this one holds out none. Set "
+                "early_stopping=True (early_stopping='auto' holds data out above 10,000 "
+                "samples only, partial_fit never), or monitor a key that every fit "
+                "records, such as 'train_loss' or 'train_loss_best'."
+            )

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._callbacks import Callbacks
+from ._callbacks import Callbacks, check_monitors
 
 __all__ = ["EPOCHS", "META_UPDATES", "TrainingLoop", "Unit", "fold_cut_epoch", "where_stopped"]
 
@@ -143,6 +143,9 @@ class TrainingLoop:
         """
         est = self.estimator
         self.callbacks = Callbacks(est, self.run_.sigint)
+        check_monitors(
+            est.callbacks_, validates=self.validate is not None and self.early_stopping is not None
+        )
         self.stop = self.callbacks.notify("on_train_begin", X=X, y=y)
         trained_before = est.n_iter_ > 0 or len(est.history_) > 0
         self.goal = target()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections import defaultdict
 
 import numpy as np
 import torch
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from torch import nn
 
@@ -18,7 +20,7 @@ from .._training import data_key
 from ..backbones import Conv4Backbone, MLPBackbone, build_backbone
 from ._base import EpisodicTraining, TaskData
 from ._gradient import INNER_LOOP_CONSTRAINTS, InnerLoopEstimator, _MetaNet, _step_sizes
-from ._inner import RegressionTasks
+from ._inner import RegressionTasks, task_slices
 
 __all__ = ["MAMLRegressor"]
 
@@ -37,6 +39,13 @@ class _RegressionNet(_MetaNet):
 
     def forward(self, x):
         return self.head(self.features(x))
+
+
+def _squared_errors(pred, target):
+    """Squared error, squared deviation from the mean, and mean squared error of one task."""
+    pred, target = pred.double(), target.double()
+    sse = ((pred - target) ** 2).sum()
+    return sse, ((target - target.mean()) ** 2).sum(), sse / len(target)
 
 
 class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
@@ -95,6 +104,27 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
         is 6-12x faster for an MLP, and no faster than a loop for a conv4.
     task_chunk_size : int or None, default=None
         With vectorisation, tasks per vmap call (bounds memory).
+    early_stopping : "auto" or bool, default=False
+        Hold out a share ``validation_fraction`` of the tasks (whole
+        groups), score them every 100 meta-updates, stop as
+        ``n_iter_no_change`` says and keep the best initialisation. The
+        score is the R² after adaptation on the held-out tasks: each task's
+        rows are split once per fit (from the fit's seed) into ``n_shot``
+        support rows, to which the initialisation is adapted as
+        :meth:`adapt` does, and the other rows, which the adapted model
+        predicts; the R² is that of all these predictions together, each
+        task's rows measured against their own mean (``1 - total squared
+        error / total squared deviation``), so that a task of small
+        variance does not swamp it. It needs at least 2 groups, one of them
+        with ``n_shot + 2`` rows or more. ``"auto"`` turns it on above
+        10,000 training rows. ``partial_fit`` never stops early.
+    validation_fraction : float, default=0.1
+        Share of the tasks held out for early stopping (at least 1).
+    n_iter_no_change : int, default=10
+        Training stops once more than this many validation checks in a row
+        have not improved the best score by ``tol``.
+    tol : float, default=1e-4
+        Improvement of the validation R² that counts.
     callbacks : list of skorch callbacks or None, default=None
         skorch callback objects; an epoch is a block of 100 meta-updates.
     input_shape : tuple of int or None, default=None
@@ -133,9 +163,20 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
         The callbacks of the last fit, initialised.
     history_ : skorch.history.History
         Per block of up to 100 meta-updates: ``iter``, ``train_loss`` (query
-        mean squared error after adaptation) and ``dur``.
+        mean squared error after adaptation) and ``dur``; with early stopping
+        ``valid_loss`` (the mean over the held-out tasks of the squared
+        error after adaptation), ``valid_acc`` (their R², the score early
+        stopping follows, under the name every estimator of the package
+        gives its validation score) and their ``*_best``.
     n_iter_ : int
         Meta-updates run so far.
+    validation_scores_ : list of float or None
+        The R² on the held-out tasks at every check (see
+        ``early_stopping``); None without early stopping.
+    best_validation_score_ : float or None
+        The best of them, whose initialisation was kept.
+    validation_groups_ : ndarray
+        The groups held out for early stopping (set only with it).
 
     See Also
     --------
@@ -174,12 +215,7 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
     """
 
     _parameter_constraints: dict = {
-        # no early stopping (yet): none of its parameters
-        **{
-            k: v
-            for k, v in BaseTorchRegressor._parameter_constraints.items()
-            if k not in ("early_stopping", "validation_fraction", "n_iter_no_change", "tol")
-        },
+        **BaseTorchRegressor._parameter_constraints,
         **EpisodicTraining._parameter_constraints,
         **INNER_LOOP_CONSTRAINTS,
         "first_order": ["boolean"],
@@ -208,6 +244,10 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
         batch_size=256,
         vectorize="auto",
         task_chunk_size=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
         callbacks=None,
         input_shape=None,
         device="auto",
@@ -229,6 +269,10 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
         self.batch_size = batch_size
         self.vectorize = vectorize
         self.task_chunk_size = task_chunk_size
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
         self.callbacks = callbacks
         self.input_shape = input_shape
         self.device = device
@@ -320,17 +364,88 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
         self._initialize(X.shape[1:])
         self.n_groups_ = len(names)
         X_t, y_t, g_t = self._device_data(X, y.astype(np.float32), codes)
+        data, tasks, validate, train_names = TaskData(X_t, y_t), g_t, None, names
+        if self._early_stopping_on(len(y)) and self.optimizer_ is not None:
+            held_out = self._hold_out_tasks(X_t, y_t, codes, names)
+            if held_out is not None:
+                self._start_early_stopping()
+                train, validate = held_out
+                rows = torch.from_numpy(np.flatnonzero(train[codes])).to(self.device_)
+                # re-encode the training groups to 0..k-1, as the sampler wants
+                recode = torch.from_numpy(np.cumsum(train) - 1).to(self.device_)
+                data = TaskData(X_t[rows], y_t[rows])
+                tasks, train_names = recode[g_t[rows]], names[train]
+        n_train = len(tasks)
         self._meta_train(
-            TaskData(X_t, y_t),
-            g_t,
-            lambda: self._resolve_max_iter(len(y)),
+            data,
+            tasks,
+            lambda: self._resolve_max_iter(n_train),
+            validate=validate,
             X=X,
             y=y,
             data_key=data_key(X, np.stack([y, codes])),
-            class_names=names,
+            class_names=train_names,
         )
+        del data, tasks, validate
         self._set_support(X_t, y_t)
         return self
+
+    def _hold_out_tasks(self, X_t, y_t, codes, names):
+        """Hold out whole tasks for early stopping: ``(train_mask, validate)``, or None.
+
+        Each held-out task's rows are split once (from the fit's seed) into
+        ``n_shot`` support rows and the rest; ``validate()`` adapts to the
+        support rows as :meth:`adapt` does and returns the mean squared error
+        and the mean R² on the rest. Only tasks with ``n_shot + 2`` rows or
+        more are held out. None: early stopping is ``"auto"`` and no task can
+        be held out.
+        """
+        n_groups = len(names)
+        sizes = np.bincount(codes, minlength=n_groups)
+        eligible = np.flatnonzero(sizes >= self.n_shot + 2)
+        n_val = min(
+            len(eligible), n_groups - 1, max(1, round(self.validation_fraction * n_groups))
+        )
+        if n_val < 1:
+            if self.early_stopping == "auto":
+                return None
+            raise ValueError(
+                "early_stopping=True holds out whole tasks (groups) for validation: it "
+                f"needs at least 2 groups, one of them with n_shot + 2 = {self.n_shot + 2} "
+                f"rows or more (n_shot to adapt to, the others to score); got {n_groups} "
+                f"group(s), the largest with {sizes.max()} rows. Pass groups=, lower "
+                "n_shot, or set early_stopping=False."
+            )
+        rng = check_random_state(self._seed)
+        held = np.sort(rng.permutation(eligible)[:n_val])
+        self.validation_groups_ = names[held]
+        rows, tasks, start = [], [], 0
+        for g in held:
+            members = rng.permutation(np.flatnonzero(codes == g))
+            local = torch.arange(start, start + len(members), device=self.device_)
+            rows.append(members)
+            tasks.append((local[: self.n_shot], local[self.n_shot :]))
+            start += len(members)
+        rows = torch.from_numpy(np.concatenate(rows)).to(self.device_)
+        X_val, y_val = X_t[rows], y_t[rows]
+
+        def validate():
+            preds = self._adapted_predictions(X_val, y_val, tasks)
+            sse, sst, mse = (
+                torch.stack(v)
+                for v in zip(*(_squared_errors(p, y_val[q]) for p, (_, q) in zip(preds, tasks)))
+            )
+            # R² of all query rows together, each task's measured against its
+            # own mean: a task of tiny variance cannot swamp it, as it would a
+            # mean of per-task R²s (which fell while this rose, on sinusoids)
+            loss, r2 = mse.mean(), 1 - sse.sum() / sst.sum().clamp_min(1e-300)
+            if not (torch.isfinite(loss) and torch.isfinite(r2)):
+                return np.inf, -np.inf  # diverged: never a best score
+            return loss.item(), r2.item()
+
+        keep = np.ones(n_groups, dtype=bool)
+        keep[held] = False
+        return keep, validate
 
     @fit_guard(partial=True)
     @fit_context(prefer_skip_nested_validation=True)
@@ -431,6 +546,83 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
         X_t, y_t = self._device_data(X, y.astype(np.float32))
         new._set_support(X_t, y_t)
         return new
+
+    def _adapted_predictions(self, X_t, y_t, tasks):
+        """The query predictions of each task after adapting to its support rows.
+
+        ``tasks`` is a list of ``(support, query)`` index tensors into the
+        device tensors ``X_t`` and ``y_t``. Each task takes the steps
+        :meth:`adapt` takes; tasks of the same shape go through one vmap
+        call (in chunks of ``task_chunk_size``, else ``meta_batch_size``)
+        where the meta-batches do.
+        """
+        engine = self._engine()
+        meta = {k: p.detach() for k, p in self._meta_params().items()}
+        lrs = self._lrs(meta, detach=True)
+        steps = self._adapt_steps()
+        vec = self._vectorized()
+
+        def one(xs, ys, xq):
+            return engine.predict(engine.adapt(meta, lrs, xs, ys, steps, first_order=True), xq)
+
+        by_shape = defaultdict(list)
+        for i, (s_rows, q_rows) in enumerate(tasks):
+            by_shape[(len(s_rows), len(q_rows))].append(i)
+        out = [None] * len(tasks)
+        chunk = self.task_chunk_size or self.meta_batch_size
+        with torch.no_grad():
+            for members in by_shape.values():
+                s_idx = torch.stack([tasks[i][0] for i in members])
+                q_idx = torch.stack([tasks[i][1] for i in members])
+                for sl in task_slices(len(members), vectorize=vec, chunk_size=chunk):
+                    xs, ys, xq = X_t[s_idx[sl]], y_t[s_idx[sl]], X_t[q_idx[sl]]
+                    if vec:
+                        pred = torch.func.vmap(one)(xs, ys, xq)
+                    else:
+                        pred = one(xs[0], ys[0], xq[0]).unsqueeze(0)
+                    for i, p in zip(members[sl], pred):
+                        out[i] = p
+        return out
+
+    def _predict_tasks(self, X, y, tasks):
+        """Adapt to the support rows of each task and predict its query rows (scoring).
+
+        The fast path of :func:`~sklearn_meta.model_selection.evaluate_episodes`
+        for regressors: the same predictions as ``adapt(X[s], y[s]).predict(X[q])``
+        for each task, without an estimator per task.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            The rows the tasks index.
+        y : array-like of shape (n_samples,)
+            Their targets (only the support rows' are read).
+        tasks : list of (ndarray, ndarray)
+            The support and the query rows of each task.
+
+        Returns
+        -------
+        list of ndarray
+            The predictions for the query rows of each task.
+        """
+        check_is_fitted(self)
+        self._validate_params()
+        X = self._validate_X(X, reset=False)
+        y = self._encode_y(y)
+        used = np.unique(np.concatenate([np.concatenate([s, q]) for s, q in tasks]))
+        X_t, y_t = self._device_data(X[used], y[used].astype(np.float32))
+        def where(rows):
+            return torch.from_numpy(np.searchsorted(used, rows)).to(self.device_)
+
+        local = [(where(s), where(q)) for s, q in tasks]
+        preds = [p.double().cpu().numpy() for p in self._adapted_predictions(X_t, y_t, local)]
+        if not all(np.isfinite(p).all() for p in preds):
+            raise ValueError(
+                "Adapting to the support rows of a task diverged: its predictions are not "
+                "finite. Lower inner_lr or n_adapt_steps, or scale the inputs (e.g. "
+                "StandardScaler)."
+            )
+        return preds
 
     # ------------------------------------------------------------- inference
     def _values_fn(self):

@@ -65,6 +65,32 @@ class _DAScorer:
     def __repr__(self):
         return f"make_da_scorer({self.kind!r})"
 
+    def _check_estimator(self, estimator):
+        """A clear error when ``estimator`` lacks what this kind reads."""
+        needs = ["predict_proba"] + (["transform"] if self.kind == "dev" else [])
+        missing = [m for m in needs if not hasattr(estimator, m)]
+        if not missing:
+            return
+        what = {
+            "entropy": "the entropy of its predict_proba on the target rows",
+            "iwv": "the loss of its predict_proba on the source rows",
+            "dev": (
+                "the loss of its predict_proba on the source rows, weighted by a density "
+                "ratio estimated on its own features (transform)"
+            ),
+        }[self.kind]
+        hint = (
+            " Use make_da_scorer('iwv') or 'entropy', which weigh in input space and need "
+            "predict_proba only, or pass a model with transform (any sklearn_meta "
+            "classifier, or a Pipeline whose last step has both)."
+            if missing == ["transform"]
+            else ""
+        )
+        raise TypeError(
+            f"make_da_scorer({self.kind!r}) scores {what}; {type(estimator).__name__} has no "
+            f"{' or '.join(missing)}.{hint}"
+        )
+
     def get_metadata_routing(self):
         """Request ``sample_domain`` at scoring time (when routing is on).
 
@@ -77,6 +103,7 @@ class _DAScorer:
         return request
 
     def __call__(self, estimator, X, y=None, sample_domain=None):
+        self._check_estimator(estimator)
         n = num_samples(X)
         is_target = target_rows(y, sample_domain, n)
         target = np.flatnonzero(is_target)
@@ -144,7 +171,10 @@ def make_da_scorer(kind, *, random_state=0):
         - ``"dev"``: deep embedded validation (You et al. 2019): the same
           weighted loss with the density ratio estimated on the model's own
           features (``transform``), plus the control variate of the paper
-          that lowers its variance; minus that risk.
+          that lowers its variance; minus that risk. The model needs
+          ``transform`` besides ``predict_proba``: every sklearn_meta
+          classifier has it; a plain scikit-learn classifier gets a
+          ``TypeError`` that says so (use ``"iwv"`` for it).
     random_state : int, RandomState instance or None, default=0
         Seeds the folds of the domain classifier (``"iwv"``, ``"dev"``).
 

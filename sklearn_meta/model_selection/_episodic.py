@@ -1,26 +1,33 @@
-"""Few-shot evaluation on episodes of unseen classes.
+"""Few-shot evaluation on episodes of unseen classes, or on unseen regression tasks.
 
 :func:`evaluate_episodes` scores a fitted few-shot estimator on many N-way
-K-shot episodes (the papers' protocol: mean and confidence interval);
+K-shot episodes (the papers' protocol: mean and confidence interval), or a
+few-shot regressor on the tasks named by ``groups``;
 :func:`make_episodic_scorer` makes of it a ``scoring=`` for scikit-learn's
 model selection.
 """
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 import torch
-from scipy.stats import norm
 from sklearn.metrics import accuracy_score
 from sklearn.utils import Bunch
+from sklearn.utils.metadata_routing import MetadataRequest
 from sklearn.utils.multiclass import check_classification_targets
 
 from .._devices import derive_seed
 from .._episodes import EpisodeSampler
-from .._pipeline import final_step
+from .._pipeline import final_model, final_step
 from .._sklearn import num_samples
 from ._scoring import adapted_proba, check_response_method, metric_name, score_episode
-from ._utils import batched_episode_predictor, take_rows
+from ._tasks import evaluate_tasks
+from ._utils import batched_episode_predictor, is_regression_model, mean_interval, take_rows
+
+#: query samples per class of a classifier's episodes when n_query is None
+_N_QUERY = 15
 
 __all__ = ["evaluate_episodes", "make_episodic_scorer"]
 
@@ -30,11 +37,12 @@ def evaluate_episodes(
     X,
     y,
     *,
+    groups=None,
     n_way=5,
     n_shot=1,
-    n_query=15,
+    n_query=None,
     n_episodes=600,
-    score_func=accuracy_score,
+    score_func=None,
     response_method="predict",
     confidence=0.95,
     random_state=None,
@@ -48,21 +56,42 @@ def evaluate_episodes(
     queries. This is the protocol of the few-shot papers (600 episodes or
     more, mean and 95 % confidence interval).
 
+    A few-shot regressor (:class:`~sklearn_meta.MAMLRegressor`) is scored
+    on the tasks named by ``groups`` instead: each task is one episode, its
+    rows split once (from ``random_state``) into ``n_shot`` support rows,
+    to which the regressor is adapted, and query rows (``n_query`` of them,
+    or all the others), whose predictions are scored. It reports the mean
+    squared error and the R² of every task, each with its mean and
+    confidence interval.
+
     Parameters
     ----------
-    estimator : fitted estimator with ``adapt``, or a Pipeline ending in one
-        The meta-trained model.
+    estimator : fitted estimator with ``adapt``, a Pipeline ending in one, or a fitted search
+        The meta-trained model. A fitted ``GridSearchCV`` or
+        ``RandomizedSearchCV`` stands for its ``best_estimator_``.
     X : array-like of shape (n_samples, ...)
         Samples of the evaluation classes (usually never seen in training).
     y : array-like of shape (n_samples,)
-        Their labels.
-    n_way, n_shot, n_query : int, default=5, 1, 15
-        Classes per episode, support and query samples per class.
+        Their labels (a regressor: their real-valued targets).
+    groups : array-like of shape (n_samples,), default=None
+        Regressors only, and required for them: the task of each row.
+    n_way : int, default=5
+        Classes per episode, at least 2 (``adapt`` refuses a single class).
+        Not used for a regressor.
+    n_shot : int, default=1
+        Support samples per class (a regressor: support rows per task).
+    n_query : int or None, default=None
+        Query samples per class; None: 15. A regressor: query rows per
+        task; None: all the rows of the task outside its support set.
     n_episodes : int, default=600
-        Number of episodes.
-    score_func : callable, default=accuracy_score
+        Number of episodes. A regressor: the most tasks scored, each once;
+        with more groups than this, that many are drawn from
+        ``random_state``, else every group is scored.
+    score_func : callable or None, default=None
         ``score_func(y_true, y_pred, **score_kwargs)`` for one episode, where
-        ``y_pred`` is what ``response_method`` gives.
+        ``y_pred`` is what ``response_method`` gives. None:
+        :func:`~sklearn.metrics.accuracy_score` for a classifier,
+        :func:`~sklearn.metrics.mean_squared_error` for a regressor.
     response_method : {"predict", "predict_proba"}, default="predict"
         What the metric is given, as in
         :func:`sklearn.metrics.make_scorer`. ``"predict"``: the predicted
@@ -90,15 +119,25 @@ def evaluate_episodes(
     result : Bunch
         ``scores`` (one per episode), ``mean``, ``std``, ``ci`` (half-width
         of the interval: ``z * std / sqrt(n_episodes)``), ``ci_low``,
-        ``ci_high``, and the episode settings.
+        ``ci_high``, ``metric`` (the name of ``score_func``), and the episode
+        settings. For a regressor, ``scores`` holds the metric of each task
+        (by default its mean squared error: lower is better) and besides:
+
+        - ``mse``, ``r2``: Bunches with ``scores``, ``mean``, ``std``,
+          ``ci``, ``ci_low``, ``ci_high`` of the mean squared error and of
+          the R² (:func:`~sklearn.metrics.r2_score`) of every task, whatever
+          ``score_func`` is;
+        - ``groups``: the task of each score;
+        - ``n_episodes``: the number of tasks scored.
 
     Raises
     ------
     ValueError
-        When the data cannot supply the episodes, naming the class and the
-        fix; when ``score_func`` is a probability metric (``log_loss``,
-        ``roc_auc_score``, ...) or fails on what it was given, naming the
-        ``response_method`` that fits it.
+        When the data cannot supply the episodes, naming the class (or
+        task) and the fix; when ``n_way`` is below 2; when ``score_func`` is
+        a probability metric (``log_loss``, ``roc_auc_score``, ...) or fails
+        on what it was given, naming the ``response_method`` that fits it;
+        for a regressor without ``groups``.
 
     Examples
     --------
@@ -120,8 +159,20 @@ def evaluate_episodes(
     ...                         response_method="predict_proba", random_state=0)
     >>> bool(res.mean > 0)
     True
+
+    A few-shot regressor, scored on new sine waves from 10 points of each:
+
+    >>> from sklearn_meta import MAMLRegressor
+    >>> from sklearn_meta.datasets import make_sinusoids
+    >>> X, y, groups = make_sinusoids(n_tasks=100, n_samples=20, random_state=0)
+    >>> reg = MAMLRegressor(max_iter=50, random_state=0).fit(X, y, groups=groups)
+    >>> X_new, y_new, tasks = make_sinusoids(n_tasks=30, n_samples=20, random_state=1)
+    >>> res = evaluate_episodes(reg, X_new, y_new, groups=tasks, n_shot=10, random_state=0)
+    >>> res.scores.shape, res.r2.scores.shape       # per task: MSE, and R²
+    ((30,), (30,))
+    >>> bool(res.mse.ci_low < res.mean < res.mse.ci_high)
+    True
     """
-    score_name = check_response_method(score_func, response_method)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1); got {confidence!r}.")
     y = np.asarray(y)
@@ -130,8 +181,34 @@ def evaluate_episodes(
             f"X and y must hold the same number of samples, with y 1-D; got "
             f"{num_samples(X)} samples and y of shape {y.shape}."
         )
-    check_classification_targets(y)
     final, Xf = final_step(estimator, X)
+    if is_regression_model(final):
+        if response_method != "predict":
+            raise ValueError(
+                f"A regressor's tasks are scored on its predictions: response_method must "
+                f"be 'predict'; got {response_method!r}."
+            )
+        return evaluate_tasks(
+            final, Xf, y, groups, n_shot=n_shot, n_query=n_query, n_tasks=n_episodes,
+            score_func=score_func, confidence=confidence, random_state=random_state,
+            score_kwargs=score_kwargs,
+        )
+    if groups is not None:
+        raise ValueError(
+            "groups names the tasks of a few-shot regressor; the episodes of a "
+            f"classifier ({type(final).__name__}) are drawn from the classes of y. Leave "
+            "groups out (with make_episodic_scorer in a search: "
+            "set_score_request(groups=False))."
+        )
+    if not isinstance(n_way, Integral) or isinstance(n_way, bool) or n_way < 2:
+        raise ValueError(
+            f"n_way must be an int of at least 2: an episode tells classes apart, and "
+            f"adapt() refuses a single class; got n_way={n_way!r}."
+        )
+    n_query = _N_QUERY if n_query is None else n_query
+    score_func = accuracy_score if score_func is None else score_func
+    score_name = check_response_method(score_func, response_method)
+    check_classification_targets(y)
     classes, codes = np.unique(y, return_inverse=True)
     sampler = EpisodeSampler(
         codes, n_way=n_way, n_shot=n_shot, n_query=n_query, class_names=classes
@@ -192,9 +269,7 @@ def evaluate_episodes(
             ],
             dtype=np.float64,
         )
-    mean = float(scores.mean())
-    std = float(scores.std(ddof=1)) if n_episodes > 1 else 0.0
-    half = float(norm.ppf(0.5 + confidence / 2) * std / np.sqrt(n_episodes))
+    mean, std, half = mean_interval(scores, confidence)
     return Bunch(
         scores=scores,
         mean=mean,
@@ -202,6 +277,7 @@ def evaluate_episodes(
         ci=half,
         ci_low=mean - half,
         ci_high=mean + half,
+        metric=score_name,
         confidence=confidence,
         n_way=n_way,
         n_shot=n_shot,
@@ -211,7 +287,11 @@ def evaluate_episodes(
 
 
 class _EpisodicScorer:
-    """Callable ``scorer(estimator, X, y)`` averaging a metric over episodes."""
+    """Callable ``scorer(estimator, X, y, groups=None)`` averaging a metric over episodes."""
+
+    #: how groups= is requested at scoring time (set_score_request); None:
+    #: not requested (and pickles of scorers from before it was)
+    _groups_request = None
 
     def __init__(self, score_func, sign, kwargs, score_kwargs, response_method="predict"):
         self._score_func = score_func
@@ -220,34 +300,75 @@ class _EpisodicScorer:
         self._score_kwargs = score_kwargs
         self._response_method = response_method
 
-    def __call__(self, estimator, X, y, sample_weight=None):
+    def __call__(self, estimator, X, y, sample_weight=None, groups=None):
         if sample_weight is not None:
             raise ValueError("The episodic scorer does not take sample_weight.")
         result = evaluate_episodes(
             estimator,
             X,
             y,
+            groups=groups,
             score_func=self._score_func,
             response_method=self._response_method,
             **self._kwargs,
             **self._score_kwargs,
         )
+        if self._score_func is None and is_regression_model(final_model(estimator)):
+            # the default metric of a regressor is an error: negated, as
+            # scikit-learn's neg_mean_squared_error, so that greater is better
+            return -self._sign * result.mean
         return self._sign * result.mean
+
+    def set_score_request(self, *, groups=None):
+        """Request ``groups`` at scoring time, through scikit-learn's metadata routing.
+
+        A few-shot regressor is scored on the tasks named by ``groups``: in
+        a search, with ``sklearn.set_config(enable_metadata_routing=True)``,
+        ``scorer.set_score_request(groups=True)`` lets the ``groups`` passed
+        to ``fit`` reach the scorer (as they reach ``GroupKFold``).
+
+        Parameters
+        ----------
+        groups : bool, str or None, default=None
+            True: request ``groups``; False: do not; a string: request it
+            under that alias; None: leave the request as it is.
+
+        Returns
+        -------
+        self : object
+            The scorer.
+        """
+        if groups is not None:
+            self._groups_request = groups
+        return self
+
+    def get_metadata_routing(self):
+        """What the scorer takes at scoring time: ``groups`` when requested.
+
+        Returns
+        -------
+        MetadataRequest
+        """
+        request = MetadataRequest(owner=type(self).__name__)
+        if self._groups_request is not None:
+            request.score.add_request(param="groups", alias=self._groups_request)
+        return request
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in {**self._kwargs, **self._score_kwargs}.items())
         if self._response_method != "predict":
             args += f", response_method={self._response_method!r}"
         sign = "" if self._sign > 0 else ", greater_is_better=False"
-        return f"make_episodic_scorer({metric_name(self._score_func)}, {args}{sign})"
+        metric = "" if self._score_func is None else f"{metric_name(self._score_func)}, "
+        return f"make_episodic_scorer({metric}{args}{sign})"
 
 
 def make_episodic_scorer(
-    score_func=accuracy_score,
+    score_func=None,
     *,
     n_way=5,
     n_shot=1,
-    n_query=15,
+    n_query=None,
     n_episodes=100,
     random_state=0,
     greater_is_better=True,
@@ -262,15 +383,29 @@ def make_episodic_scorer(
     the mean of ``score_func`` over the episodes. It never changes the
     estimator it scores.
 
+    A few-shot regressor is scored on the tasks named by ``groups`` (see
+    :func:`evaluate_episodes`): by default the scorer returns minus their
+    mean squared error (greater is better, as scikit-learn's
+    ``"neg_mean_squared_error"``). ``groups`` reach it through metadata
+    routing: ``sklearn.set_config(enable_metadata_routing=True)``, then
+    ``scorer.set_score_request(groups=True)``; with ``GroupKFold`` in a
+    search, each test fold then holds tasks unseen in training.
+
     Parameters
     ----------
-    score_func : callable, default=accuracy_score
+    score_func : callable or None, default=None
         Any ``metric(y_true, y_pred, **kwargs)`` of :mod:`sklearn.metrics`;
         metrics of probabilities need ``response_method="predict_proba"``.
-    n_way, n_shot, n_query : int, default=5, 1, 15
-        Episode shape.
+        None: :func:`~sklearn.metrics.accuracy_score` for a classifier, and
+        minus :func:`~sklearn.metrics.mean_squared_error` for a regressor.
+    n_way, n_shot : int, default=5, 1
+        Episode shape (a regressor: ``n_shot`` support rows per task).
+    n_query : int or None, default=None
+        Query samples per class (None: 15); a regressor: query rows per
+        task (None: all the others).
     n_episodes : int, default=100
-        Episodes per call (papers report 600 for final numbers).
+        Episodes per call (papers report 600 for final numbers); a
+        regressor: the most tasks scored.
     random_state : int, RandomState instance or None, default=0
         Draw of the episodes. The int default scores every candidate of a
         grid search on the same episodes.
@@ -290,7 +425,8 @@ def make_episodic_scorer(
     Returns
     -------
     scorer : callable
-        ``scorer(estimator, X, y) -> float``.
+        ``scorer(estimator, X, y, groups=None) -> float``, with
+        ``set_score_request(groups=...)``.
 
     Examples
     --------
@@ -312,10 +448,25 @@ def make_episodic_scorer(
     >>> from sklearn.metrics import log_loss
     >>> neg_log_loss = make_episodic_scorer(log_loss, n_way=3, greater_is_better=False,
     ...                                     response_method="predict_proba")
+
+    Tuning a few-shot regressor's ``inner_lr`` on tasks it never saw:
+
+    >>> import sklearn
+    >>> from sklearn.model_selection import GridSearchCV, GroupKFold
+    >>> from sklearn_meta import MAMLRegressor
+    >>> from sklearn_meta.datasets import make_sinusoids
+    >>> X, y, groups = make_sinusoids(n_tasks=40, n_samples=20, random_state=0)
+    >>> with sklearn.config_context(enable_metadata_routing=True):
+    ...     reg = MAMLRegressor(max_iter=10, random_state=0).set_fit_request(groups=True)
+    ...     scorer = make_episodic_scorer(n_shot=10).set_score_request(groups=True)
+    ...     search = GridSearchCV(reg, {"inner_lr": [0.001, 0.01]}, cv=GroupKFold(2),
+    ...                           scoring=scorer).fit(X, y, groups=groups)
+    >>> bool(search.best_score_ < 0)                   # minus a mean squared error
+    True
     """
-    if not callable(score_func):
+    if score_func is not None and not callable(score_func):
         raise ValueError(f"score_func must be a metric function; got {score_func!r}.")
-    check_response_method(score_func, response_method)
+    check_response_method(score_func or accuracy_score, response_method)
     kwargs = dict(
         n_way=n_way,
         n_shot=n_shot,

@@ -7,7 +7,6 @@ time, so that :mod:`sklearn_meta.plotting` imports without it.
 from numbers import Real
 
 import numpy as np
-from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import column_or_1d
 
 __all__ = [
@@ -17,7 +16,6 @@ __all__ = [
     "import_pyplot",
     "is_number",
     "label_text",
-    "last_step",
     "name_from_label",
     "num_rows",
     "style_kwargs",
@@ -80,13 +78,6 @@ def label_text(value):
 
 
 # ---------------------------------------------------------------- checks
-def last_step(estimator):
-    """The final estimator of (nested) Pipelines."""
-    while isinstance(estimator, Pipeline):
-        estimator = estimator.steps[-1][1]
-    return estimator
-
-
 def is_number(value):
     """Whether ``value`` is a real number (a bool is not)."""
     return isinstance(value, Real) and not isinstance(value, bool)

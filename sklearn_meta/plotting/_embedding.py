@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .._pipeline import best_model, final_model
 from ._common import (
     as_labels,
     check_length,
@@ -9,7 +10,6 @@ from ._common import (
     import_pyplot,
     is_number,
     label_text,
-    last_step,
     num_rows,
     style_kwargs,
 )
@@ -477,9 +477,10 @@ class EmbeddingDisplay:
 
         Parameters
         ----------
-        estimator : fitted estimator with ``transform``, or a Pipeline
+        estimator : fitted estimator with ``transform``, a Pipeline, or a fitted search
             Any sklearn_meta estimator (its learned features), or any
-            transformer.
+            transformer. A fitted ``GridSearchCV`` or ``RandomizedSearchCV``
+            stands for its ``best_estimator_``.
         X : array-like of shape (n_samples, ...)
             Samples to embed.
         y : array-like of shape (n_samples,), default=None
@@ -504,10 +505,11 @@ class EmbeddingDisplay:
             The display, drawn.
         """
         check_matplotlib(f"{cls.__name__}.from_estimator")
+        estimator = best_model(estimator, f"{cls.__name__}.from_estimator")
         if not hasattr(estimator, "transform"):
             raise TypeError(
                 f"{cls.__name__}.from_estimator embeds X with transform(), which "
-                f"{type(last_step(estimator)).__name__} does not have. Pass a fitted "
+                f"{type(final_model(estimator)).__name__} does not have. Pass a fitted "
                 "sklearn_meta estimator (or a Pipeline ending in one)."
             )
         n = num_rows(X)

@@ -438,8 +438,10 @@ class EpisodeDisplay:
 
         Parameters
         ----------
-        estimator : fitted estimator with ``adapt``, or a Pipeline ending in one
-            The meta-trained model; it is left unchanged.
+        estimator : fitted estimator with ``adapt``, a Pipeline ending in one, or a fitted search
+            The meta-trained model; it is left unchanged. A fitted
+            ``GridSearchCV`` or ``RandomizedSearchCV`` stands for its
+            ``best_estimator_``.
         X_support : array-like of shape (n_support, ...)
             Support samples: rows of pixels or image arrays.
         y_support : array-like of shape (n_support,)

@@ -6,10 +6,10 @@ import numpy as np
 from sklearn.base import is_regressor
 from sklearn.utils import check_random_state
 
+from .._pipeline import final_model
 from ._common import (
     check_matplotlib,
     import_pyplot,
-    last_step,
     name_from_label,
     style_kwargs,
 )
@@ -221,9 +221,10 @@ class ShotCurveDisplay:
 
         Parameters
         ----------
-        estimator : fitted classifier with ``adapt``, or a Pipeline ending in one
+        estimator : fitted classifier with ``adapt``, a Pipeline ending in one, or a fitted search
             The meta-trained model (classifiers only: the score is the
-            accuracy).
+            accuracy). A fitted ``GridSearchCV`` or ``RandomizedSearchCV``
+            stands for its ``best_estimator_``.
         X : array-like of shape (n_samples, ...)
             Samples of the evaluation classes.
         y : array-like of shape (n_samples,)
@@ -260,8 +261,9 @@ class ShotCurveDisplay:
             largest ``n_shot`` and ``n_way`` (checked first, before any
             other point is computed), naming the class and the fix.
         """
-        check_matplotlib(f"{cls.__name__}.from_estimator")
-        final = last_step(estimator)
+        caller = f"{cls.__name__}.from_estimator"
+        check_matplotlib(caller)
+        final = final_model(estimator, caller)
         if is_regressor(final):
             raise ValueError(
                 f"{cls.__name__} draws the episodic accuracy of classifiers only; "

@@ -7,11 +7,11 @@ from sklearn.base import is_regressor
 from sklearn.utils.validation import check_is_fitted
 
 from .._persistence import history_rows
+from .._pipeline import final_model
 from ._common import (
     check_matplotlib,
     import_pyplot,
     is_number,
-    last_step,
     name_from_label,
     style_kwargs,
 )
@@ -137,24 +137,6 @@ def _history_curves(rows, metric, *, score_label="accuracy", owner="the history"
 
 
 # ---------------------------------------------------------- the estimator
-def _fitted_search_estimator(estimator, caller):
-    """``best_estimator_`` of a fitted search; an error that says what to pass."""
-    is_search = hasattr(estimator, "estimator") and (
-        hasattr(estimator, "param_grid") or hasattr(estimator, "param_distributions")
-    )
-    if not is_search:
-        return estimator
-    if hasattr(estimator, "best_estimator_"):
-        return estimator.best_estimator_
-    check_is_fitted(estimator)
-    raise ValueError(
-        f"{caller} draws the history_ of one fitted estimator; this "
-        f"{type(estimator).__name__} was fitted with refit=False, so it keeps none. "
-        "Fit it with refit=True and pass it (or its best_estimator_), or fit the "
-        "estimator with the best_params_ and pass that."
-    )
-
-
 def _is_ours(estimator):
     """Whether ``estimator`` is one of sklearn_meta's."""
     return type(estimator).__module__.startswith("sklearn_meta")
@@ -167,7 +149,7 @@ def _estimator_history(estimator, caller):
     ``history``. An estimator without a history raises a TypeError (an
     unfitted sklearn_meta estimator the NotFittedError of scikit-learn).
     """
-    final = last_step(_fitted_search_estimator(last_step(estimator), caller))
+    final = final_model(estimator, caller)
     history = getattr(final, "history_", None)
     if history is None and isinstance(getattr(final, "history", None), list):
         history = final.history  # a skorch net

@@ -212,6 +212,14 @@ class DomainAdaptedClassifier(MinibatchEstimator, BaseTorchClassifier):
 
     _unlabeled_marker = -1
 
+    @property
+    def _lr_hint(self):
+        """What to lower when training diverges: ``trade_off`` too, with an adaptation loss."""
+        method = getattr(self, "_build_params", {}).get("method", self.method)
+        if method is None or not self.trade_off:
+            return "lr"
+        return f"trade_off (the weight of the {method!r} adaptation loss) or lr"
+
     _build_param_names = (
         "backbone", "method", "domain_hidden", "margin", "optimizer", "backbone_lr",
     )

@@ -319,6 +319,33 @@ def test_skorch_early_stopping_callback_stops_quietly(case):
     assert est.predict(case.X[:3]).shape == (3,)
 
 
+@pytest.mark.parametrize(
+    "callback",
+    [EarlyStopping, Checkpoint, lambda: LRScheduler("ReduceLROnPlateau", monitor="valid_acc")],
+    ids=["EarlyStopping", "Checkpoint", "LRScheduler"],
+)
+def test_a_validation_monitor_without_early_stopping_names_the_fix(case, callback, tmp_path,
+                                                                   monkeypatch):
+    # skorch's defaults monitor valid_loss (EarlyStopping) and valid_loss_best
+    # (Checkpoint): without held-out data the fit refuses them before training
+    monkeypatch.chdir(tmp_path)
+    seen = []
+
+    class Spy(Callback):
+        def on_train_begin(self, net, **kwargs):
+            seen.append("on_train_begin")
+
+    est = case.make(callbacks=[Spy(), callback()], early_stopping=False)
+    with pytest.raises(ValueError, match="monitors 'valid_.*early_stopping=True"):
+        case.fit(est)
+    assert seen == [] and not hasattr(est, "module_")  # nothing trained, nothing fitted
+    with pytest.raises(ValueError, match="early_stopping=True"):
+        case.partial_fit(case.make(callbacks=[callback()], early_stopping=False), first=True)
+    # with early stopping the same callback works as in skorch
+    fitted = case.make(callbacks=[callback()], early_stopping=True, max_iter=200, max_epochs=2)
+    assert "valid_loss" in case.fit(fitted).history_[-1]
+
+
 def test_checkpoint_callback_and_load_params(case, tmp_path):
     cp = Checkpoint(monitor="train_loss_best", dirname=str(tmp_path))
     est = case.fit(case.make(callbacks=[cp], max_iter=300, max_epochs=3))

@@ -182,6 +182,24 @@ def test_episodes_the_data_cannot_supply_raise(meta, base_novel):
         evaluate_episodes(meta, X[keep], y[keep], n_way=5, n_shot=1, n_query=5)
 
 
+@pytest.mark.parametrize("n_way", [1, 0, 2.5])
+def test_episodes_of_fewer_than_two_classes_are_refused(meta, base_novel, n_way):
+    # adapt() refuses a single class: a 1-way episode is no test at all
+    _, _, X, y = base_novel
+    with pytest.raises(ValueError, match="n_way must be an int of at least 2.*single class"):
+        evaluate_episodes(meta, X, y, n_way=n_way, n_shot=1, n_episodes=5)
+    with pytest.raises(ValueError, match="n_way must be an int of at least 2"):
+        make_episodic_scorer(n_way=n_way, n_episodes=5)(meta, X, y)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        meta.adapt(X[y == NAMES[5]][:3], y[y == NAMES[5]][:3])
+
+
+def test_groups_are_for_regressors(meta, base_novel):
+    _, _, X, y = base_novel
+    with pytest.raises(ValueError, match="groups names the tasks of a few-shot regressor"):
+        evaluate_episodes(meta, X, y, groups=np.zeros(len(y)), n_way=3, n_episodes=5)
+
+
 def test_estimator_without_adapt_raises_type_error(base_novel):
     X_base, y_base, X, y = base_novel
     lr = LogisticRegression(max_iter=200).fit(X_base, y_base)

@@ -334,6 +334,27 @@ def test_bad_input(shift):
         clf.predict(X[:2])
 
 
+@pytest.mark.parametrize("method", ["mdd", "dann"])
+def test_a_blow_up_with_an_adaptation_loss_names_trade_off(method, shift):
+    X, y, _, _ = shift
+    with pytest.raises(ValueError, match=r"became nan.*lower trade_off .*'%s'.* or lr" % method):
+        small(method, trade_off=1e6, max_epochs=2, optimizer="sgd").fit(X, y)
+    # the source-only baseline has no trade_off to lower
+    assert small(None)._lr_hint == "lr"
+
+
+def test_object_labels_holding_the_string_minus_one_are_refused(shift):
+    X, y, _, _ = shift
+    # np.concatenate of an object array of names with ["-1"] * n: the marker
+    # is a string, and would quietly become a class
+    names = np.array([f"digit_{d}" for d in range(10)], dtype=object)
+    y_obj = np.where(y == -1, "-1", names[np.maximum(y, 0)]).astype(object)
+    with pytest.raises(ValueError, match="holds the string '-1'.*Use dtype object"):
+        small().fit(X, y_obj)
+    with pytest.raises(ValueError, match="holds the string '-1'"):
+        small().partial_fit(X, y_obj, classes=names)
+
+
 def test_failed_fit_leaves_it_unfitted(fitted, shift):
     X, y, _, _ = shift
     clf = clone(fitted)
@@ -389,6 +410,24 @@ def test_label_free_scorers_never_read_target_labels(kind, fitted, shift):
     assert a == scorer(fitted, X, scrambled, sample_domain=domain)
     assert a == scorer(fitted, X, nonsense, sample_domain=domain)
     assert a == scorer(fitted, X, y)  # y == -1 marks the same target rows
+
+
+def test_label_free_scorers_on_a_plain_scikit_learn_model(shift):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
+
+    from sklearn_meta.model_selection import make_da_scorer
+
+    X, y, _, _ = shift
+    plain = LogisticRegression(max_iter=200).fit(X[y != -1], y[y != -1])
+    for kind in ("entropy", "iwv"):
+        assert np.isfinite(make_da_scorer(kind)(plain, X, y))
+    with pytest.raises(TypeError, match=r"make_da_scorer\('dev'\).*own features \(transform\)"
+                                        r".*LogisticRegression has no transform.*'iwv'"):
+        make_da_scorer("dev")(plain, X, y)
+    svc = LinearSVC().fit(X[y != -1], y[y != -1])
+    with pytest.raises(TypeError, match="LinearSVC has no predict_proba"):
+        make_da_scorer("entropy")(svc, X, y)
 
 
 def test_domain_shuffle_split_keeps_both_domains_on_both_sides(shift):
