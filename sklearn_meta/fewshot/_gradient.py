@@ -13,6 +13,7 @@ A subclass says only how one meta-update changes the initialisation
 from __future__ import annotations
 
 import functools
+import math
 import os
 import warnings
 from numbers import Integral, Real
@@ -31,10 +32,12 @@ from ._inner import (
     HEAD,
     ClassifierTasks,
     backward_tasks,
+    check_adaptation,
     check_finite,
     gradient_steps,
     head_logits,
     init_head,
+    map_tasks,
     task_slices,
     use_vmap,
 )
@@ -45,6 +48,10 @@ __all__ = ["BaseGradientClassifier", "INNER_LOOP_CONSTRAINTS", "InnerLoopEstimat
 def _step_sizes(tensors, inner_lr):
     """Meta-SGD: a learned step size for every entry of each tensor, from ``inner_lr``."""
     return nn.ParameterList([nn.Parameter(torch.full_like(t, inner_lr)) for t in tensors])
+
+
+#: tasks of the first meta-batch whose loss before adaptation starts the divergence check
+_START_TASKS = 8
 
 
 class _MetaNet(nn.Module):
@@ -151,6 +158,22 @@ class InnerLoopEstimator:
             chunk_size=self.task_chunk_size,
         )
 
+    def _start_loss(self, data, s_idx, s_y, q_idx, q_y, n_way):
+        """Mean query loss of a meta-batch before adaptation (left on the device).
+
+        Where the divergence check of the training loop starts from: the
+        loss the training loss is compared with comes from the
+        initialisation, before any inner step could have blown it up.
+        """
+        engine = self._engine()
+        with torch.no_grad():
+            meta = {k: p.detach() for k, p in self._meta_params().items()}
+            one = self._task_loss(engine, meta, self._lrs(meta, detach=True), n_way, steps=0)
+            # a few tasks estimate it well enough, at a small share of an update
+            rows = self._task_rows(data, s_idx, s_y, q_idx, q_y, slice(0, _START_TASKS))
+            loss, _ = map_tasks(one, *rows, vectorize=self._vectorized())
+        return loss.mean()
+
     def _adapt_steps(self):
         return self.n_inner_steps if self.n_adapt_steps is None else self.n_adapt_steps
 
@@ -223,11 +246,13 @@ class BaseGradientClassifier(InnerLoopEstimator, BaseEpisodicClassifier):
         with module_lock(self.module_):
             return dict(self.module_.features.named_parameters())
 
-    def _task_loss(self, engine, meta, lrs, n_way):
+    def _task_loss(self, engine, meta, lrs, n_way, *, steps=None):
+        steps = self.n_inner_steps if steps is None else steps
+
         def one(xs, ys, xq, yq):
             return engine.query_loss(
-                meta, lrs, xs, ys, xq, yq, n_way, self.n_inner_steps,
-                first_order=self.first_order,
+                meta, lrs, xs, ys, xq, yq, n_way, steps,
+                first_order=getattr(self, "first_order", True),
             )
 
         return one
@@ -334,7 +359,22 @@ class BaseGradientClassifier(InnerLoopEstimator, BaseEpisodicClassifier):
                 chunks = [(slice(i, i + chunk), min(chunk, n - i) / n) for i in range(0, n, chunk)]
                 start = {**meta, HEAD[0]: weight, HEAD[1]: bias}
                 fast = gradient_steps(loss, start, lrs, steps, first_order=True, chunks=chunks)
-        self._store_fast(fast, meta, "the data" if first else "this batch")
+        what = "the data" if first else "this batch"
+        self._store_fast(fast, meta, what)
+        if steps:
+            # has the loss grown far above where it started? On the first chunk
+            # of rows, whose embeddings before the steps are at hand
+            rows = slice(0, chunk)
+            with torch.no_grad():
+                before = head_logits(z[rows], weight, bias)
+                after = (head_logits(z[rows], fast[HEAD[0]], fast[HEAD[1]])
+                         if head_only else engine.logits(fast, X_t[rows]))
+                check_adaptation(
+                    F.cross_entropy(before + mask, y_t[rows]),
+                    F.cross_entropy(after + mask, y_t[rows]),
+                    math.log(max(2, int((~absent).sum()))),
+                    what,
+                )
         self._head_seen = seen
 
     def _fast_params(self):

@@ -186,6 +186,12 @@ class MAMLClassifier(BaseGradientClassifier):
     The parameter that selects ANIL is ``inner_params``, not ``adapt``:
     ``adapt`` is the method that learns new classes.
 
+    ``fit`` stops with a ``ValueError`` naming ``inner_lr`` and ``lr`` when
+    the training loss ends a block of meta-updates more than 1000 times
+    above the loss before adaptation of its first meta-batch: a step size
+    too large for the data, which used to train on silently. An adaptation
+    whose loss grows as much raises too.
+
     Ctrl-C during ``fit`` or ``partial_fit`` stops after the current
     meta-update, adapts the model as it is, warns and raises
     :class:`~sklearn_meta.exceptions.TrainingInterrupted`.

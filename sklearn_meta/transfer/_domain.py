@@ -419,6 +419,14 @@ class DomainAdaptedClassifier(MinibatchEstimator, BaseTorchClassifier):
             g["base_lr"] = g["lr"]
         return self._optimizer_for(groups)
 
+    @property
+    def _lr_hint(self):
+        # with an adaptation term, a supervised loss that blows up is most
+        # often the term's weight overwhelming it
+        if self.method is not None and getattr(self, "adapted_", False):
+            return "trade_off (the weight of the adaptation loss) or lr"
+        return "lr"
+
     def _sync_lr(self):
         built = getattr(self, "_lr_built", None)
         if self.optimizer_ is not None and built is not None and built != self.lr:
