@@ -233,6 +233,9 @@ class EpisodicTraining:
         """
         return None
 
+    def _keep_support(self, present):
+        """Before ``partial_fit`` trains: keep what the absent classes need (hook)."""
+
     def _meta_update(self, data, s_idx, s_y, q_idx, q_y, n_way):
         """One meta-update on a meta-batch of episodes; the detached loss and logits.
 
@@ -351,6 +354,7 @@ class BaseEpisodicClassifier(EpisodicTraining, BaseTorchClassifier):
         self._begin_partial_fit(first, X.shape[1:])
         X_t, y_t = self._device_data(X, codes)
         present = np.unique(codes)
+        self._keep_support(present)
         if len(present) < 2:
             # a stream sorted by class: no episode can be drawn from one class
             warnings.warn(
