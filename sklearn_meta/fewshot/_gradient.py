@@ -201,9 +201,24 @@ class InnerLoopEstimator:
         """The adapted parameters ``predict`` uses, by name."""
         return dict(zip(self._fast_keys, self._fast))
 
-    def _after_load_params(self):
+    # ------------------------------------------------------------ persistence
+    def _derived_state(self):
+        return {f"fast.{k}": v for k, v in zip(self._fast_keys, self._fast)}
+
+    def _check_derived_state(self, derived):
+        mine = {f"fast.{k}": tuple(v.shape) for k, v in zip(self._fast_keys, self._fast)}
+        theirs = {k: tuple(v.shape) for k, v in derived.items() if k.startswith("fast.")}
+        if theirs and theirs != mine:
+            return "its adapted parameters do not fit this network"
+        return None
+
+    def _after_load_params(self, derived):
         if self._run is not None:
             return  # inside fit (LoadInitState): the model is adapted at its end
+        fast = {k[5:]: v.to(self.device_) for k, v in derived.items() if k.startswith("fast.")}
+        if fast:
+            self._fast_keys, self._fast = list(fast), list(fast.values())
+            return
         warnings.warn(
             "load_params changed the meta-learned initialisation; predict still uses "
             "the model adapted from the previous one. Call partial_fit, or adapt, to "
@@ -480,9 +495,36 @@ class BaseGradientClassifier(InnerLoopEstimator, BaseEpisodicClassifier):
         return self.classes_[self._head.seen]
 
     # ------------------------------------------------------------ persistence
-    def _before_load_params(self):
+    def _derived_state(self):
+        head = self._head
+        state = {"head_seen": torch.from_numpy(head.seen.copy())}
+        fingerprint = head.fingerprint()
+        if fingerprint is not None:
+            # not adapted yet, and save_params does not adapt it: the file
+            # says what it would adapt to
+            state["head_pending"] = torch.tensor([fingerprint], dtype=torch.int64)
+        else:
+            state.update({f"fast.{k}": v for k, v in head.fast.items()})
+        return state
+
+    def _check_derived_state(self, derived):
+        seen = derived.get("head_seen")
+        if seen is None:
+            return None
+        n_classes = len(self.classes_)
+        if tuple(seen.shape) != (n_classes,):
+            return f"the saved model predicts {seen.shape[0]} classes, this one {n_classes}"
+        shapes = {k: tuple(p.shape) for k, p in self._meta_params().items()}
+        shapes[HEAD[0]] = (n_classes, self.module_.n_features)
+        shapes[HEAD[1]] = (n_classes,)
+        for key, value in derived.items():
+            if key.startswith("fast.") and shapes.get(key[5:]) != tuple(value.shape):
+                return f"its adapted parameter {key[5:]!r} does not fit this network"
+        return None
+
+    def _before_load_params(self, derived):
         head = vars(self).get("_head")
-        if self._run is not None or head is None or not head.built:
+        if self._run is not None or head is None or not head.built or derived:
             return
         if set(head.fast) != set(HEAD):
             return
@@ -491,10 +533,29 @@ class BaseGradientClassifier(InnerLoopEstimator, BaseEpisodicClassifier):
         meta = {k: p.detach().clone() for k, p in self._meta_params().items()}
         head.replace({**meta, **head.fast})
 
-    def _after_load_params(self):
-        if self._run is None and not self._head.built:
-            return  # the head is adapted from the loaded network on first use
-        super()._after_load_params()
+    def _after_load_params(self, derived):
+        if self._run is not None:
+            return  # inside fit (LoadInitState): the model is adapted at its end
+        fast = {k[5:]: v.to(self.device_) for k, v in derived.items() if k.startswith("fast.")}
+        if fast:
+            seen = derived["head_seen"].cpu().numpy().astype(bool)
+            self._head = TrainingHead(seen, fast=fast)
+            return
+        head = self._head
+        if head.built:
+            super()._after_load_params(derived)
+            return
+        pending = derived.get("head_pending")
+        if pending is not None and int(pending.reshape(-1)[0]) != head.fingerprint():
+            warnings.warn(
+                "The saved model had not adapted its head to its training classes yet "
+                "(that happens at the first predict), and this one's training data or "
+                "adaptation settings differ from its: this one adapts to its own, so its "
+                "predictions may differ from the saved model's. Call build_head() before "
+                "save_params to save the adapted model.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _after_unpickle(self):
         if "_head" not in vars(self) and "_fast" in vars(self):

@@ -36,7 +36,9 @@ from __future__ import annotations
 import copy
 import io
 import threading
+import zlib
 
+import numpy as np
 import torch
 
 __all__ = ["HeadInputs", "TrainingHead"]
@@ -85,6 +87,21 @@ class HeadInputs:
         # a copy even on the CPU: the samples may be the caller's array
         X = self.X.detach().to("cpu", copy=True)
         return HeadInputs(X, self.y.detach().cpu(), self.absent, self.keep, kept, self.settings)
+
+    def fingerprint(self):
+        """A CRC of the inputs: two models adapt alike when theirs are equal."""
+        X = self.X.numpy()
+        step = max(1, X.shape[0] // 64)
+        crc = zlib.crc32(np.asarray(X.shape, dtype=np.int64).tobytes())
+        crc = zlib.crc32(np.ascontiguousarray(X[::step]).tobytes(), crc)
+        crc = zlib.crc32(self.y.numpy().tobytes(), crc)
+        crc = zlib.crc32(np.packbits(self.absent).tobytes(), crc)
+        crc = zlib.crc32(repr(sorted(self.settings.items())).encode(), crc)
+        if self.keep is not None:
+            crc = zlib.crc32(np.packbits(self.keep).tobytes(), crc)
+            for t in self.kept:
+                crc = zlib.crc32(t.numpy().tobytes(), crc)
+        return crc
 
     # --------------------------------------------------------------- pickling
     def state(self):
@@ -156,6 +173,11 @@ class TrainingHead:
             if self.fast is not None:
                 self.fast = {k: v.to(device) for k, v in self.fast.items()}
         return self
+
+    def fingerprint(self):
+        """The inputs' fingerprint, or None once adapted."""
+        inputs = self.inputs
+        return None if inputs is None else inputs.fingerprint()
 
     # --------------------------------------------------------------- pickling
     def __getstate__(self):

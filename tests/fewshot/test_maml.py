@@ -518,12 +518,13 @@ def test_params_set_after_fit_are_validated_when_adapt_reads_them(digits, digits
         clf.set_params(**{name: digits_clf.get_params()[name]})
 
 
-def test_anil_after_load_params_predicts_as_before_until_adapted(digits, tmp_path):
+def test_anil_after_loading_a_network_alone_predicts_as_before_until_adapted(digits, tmp_path):
     X, y = digits
     kw = dict(n_way=3, n_shot=2, meta_batch_size=2, max_iter=10, inner_params="head",
               device="cpu")
     other = MAMLClassifier(**kw, random_state=1).fit(X[y < 5], y[y < 5])
-    other.save_params(f_params=tmp_path / "w.pt")
+    # a network alone, as skorch's Checkpoint writes it during a fit
+    torch.save(other.module_.state_dict(), tmp_path / "w.pt")
     clf = MAMLClassifier(**kw, random_state=0).fit(X[y < 5], y[y < 5])
     before = clf.predict_proba(X[:50])
     with pytest.warns(UserWarning, match="predict still uses the model adapted"):
@@ -531,6 +532,10 @@ def test_anil_after_load_params_predicts_as_before_until_adapted(digits, tmp_pat
     np.testing.assert_array_equal(clf.predict_proba(X[:50]), before)
     again = clf.adapt(X[y < 5], y[y < 5])  # adapting uses the loaded network
     assert not np.array_equal(again.predict_proba(X[:50]), before)
+    # what save_params writes outside a fit brings the other model's predictions
+    other.build_head().save_params(f_params=tmp_path / "all.pt")
+    clf.load_params(f_params=tmp_path / "all.pt")
+    np.testing.assert_array_equal(clf.predict_proba(X[:50]), other.predict_proba(X[:50]))
 
 
 def test_float32_meta_gradient_on_the_cpu_is_close_to_float64():
