@@ -323,6 +323,10 @@ class BaseTorchEstimator(
     def _n_iter_from_history(self):
         return len(self.history_)
 
+    def _chance_loss(self):
+        """The training loss of a chance prediction: the divergence check's least start."""
+        return 0.0
+
     def _sync_lr(self):
         """Let ``set_params(lr=...)`` reach the optimiser of a fitted model.
 

@@ -9,6 +9,7 @@ when it is asked about classes the model cannot predict.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -238,6 +239,10 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
     def _predictable_classes(self):
         """The classes ``predict`` can answer (all of ``classes_`` here)."""
         return self.classes_
+
+    def _chance_loss(self):
+        """Cross-entropy of a uniform prediction: ``log(n_classes)``."""
+        return math.log(max(2, len(self.classes_)))
 
     @torch.no_grad()
     def _predict_logits(self, xb):  # pragma: no cover - abstract

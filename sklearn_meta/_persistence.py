@@ -4,6 +4,15 @@
   and read back with ``torch.load(..., weights_only=True)``: loading one never
   runs code. skorch's names (``f_params``, ``f_optimizer``, ``f_history``),
   so skorch's ``Checkpoint`` and ``LoadInitState`` callbacks work.
+* ``f_params`` holds what predicts: the network's state dict and, saved
+  outside a fit, the tensors a fitted model derived from it (ProtoNet's
+  prototypes, the MAML family's adapted parameters) as extra entries whose
+  names start with :data:`DERIVED_PREFIX`. Loaded into a twin fitted on data
+  of the same shape and classes, they make it predict as the saved model
+  did. A plain state dict (a ``Checkpoint`` written during a fit, or any
+  ``module_.state_dict()``) still loads: it replaces the network alone.
+  Saving never computes what the model has not: a derived state not made
+  yet (the MAML family's lazily adapted head) is not made by saving.
 * A pickle holds the fitted attributes and, for the networks and optimisers,
   their state dicts (one ``torch.save`` blob); loading it rebuilds the network
   that was fitted, whatever ``set_params`` changed since, and a model fitted
@@ -25,7 +34,11 @@ from ._devices import torch_rng
 from ._training import FITTED_NAMES, CallbackNet, host_copy, locked_state_dict
 from .exceptions import DeviceWarning
 
-__all__ = ["PersistenceMixin", "history_rows"]
+__all__ = ["DERIVED_PREFIX", "PersistenceMixin", "history_rows"]
+
+#: names of the derived tensors in ``f_params`` start with this; no module's
+#: parameter or buffer name can (a colon is not part of an attribute name)
+DERIVED_PREFIX = "sklearn_meta:"
 
 #: what scikit-learn keeps on an instance (metadata requests, set_output, its
 #: callbacks, documentation links): never a fit's
@@ -62,7 +75,8 @@ class PersistenceMixin:
     (to rebuild the network of a pickle), ``_own_module`` (copy-on-write) and
     ``_n_iter_from_history``; hooks ``_before_load_params``,
     ``_after_load_params`` and ``_after_unpickle`` bring state derived from
-    the network up to date.
+    the network up to date. ``_derived_state`` / ``_check_derived_state``
+    name the tensors derived from the network that ``f_params`` also holds.
     """
 
     def save_params(
@@ -83,7 +97,10 @@ class PersistenceMixin:
         Parameters
         ----------
         f_params : str, path-like, file-like or None, default=None
-            Where to write ``module_.state_dict()``.
+            Where to write ``module_.state_dict()`` and, outside a fit, the
+            tensors derived from the network that predict (entries named
+            ``"sklearn_meta:..."``: prototypes, adapted parameters), so that
+            :meth:`load_params` brings the predictions back.
         f_optimizer : str, path-like, file-like or None, default=None
             Where to write ``optimizer_.state_dict()``.
         f_criterion : str, path-like, file-like or None, default=None
@@ -111,6 +128,10 @@ class PersistenceMixin:
             # under the network's lock: an adapt() child may be swapping its
             # parameters in another thread (see module_lock)
             state = locked_state_dict(self.module_)
+            if self._run is None and self.__sklearn_is_fitted__():
+                # during a fit what the network derived is stale: the network alone
+                derived = self._derived_state()
+                state = {**state, **{DERIVED_PREFIX + k: v for k, v in derived.items()}}
             if use_safetensors:
                 from safetensors.torch import save_file
 
@@ -140,6 +161,9 @@ class PersistenceMixin:
         tensors, never code. The estimator must have been fitted (or be in a
         fit, as with skorch's ``LoadInitState`` callback) on data of the same
         shape and classes, so that its network has the saved architecture.
+        Parameters saved outside a fit hold what predicts, so the estimator
+        then predicts as the saved one did (bit for bit on the CPU); a plain
+        state dict replaces the network alone.
         Loading ``f_history`` sets ``n_iter_`` to the progress it records, so
         that a ``fit`` resumed from a checkpoint trains only what was left and
         gives the same model as one that was never interrupted (on the CPU).
@@ -147,7 +171,8 @@ class PersistenceMixin:
         Parameters
         ----------
         f_params : str, path-like, file-like or None, default=None
-            A saved ``module_`` state dict.
+            Parameters written by :meth:`save_params`, or a ``module_`` state
+            dict.
         f_optimizer : str, path-like, file-like or None, default=None
             A saved optimiser state dict.
         f_criterion : str, path-like, file-like or None, default=None
@@ -170,9 +195,11 @@ class PersistenceMixin:
             raise ValueError(f"load_params got unknown arguments {sorted(kwargs)}.")
         if "module_" not in vars(self):
             raise NotFittedError(
-                f"load_params needs a {type(self).__name__} whose network is built: call "
-                "fit first (to resume an interrupted fit, pass skorch's LoadInitState "
-                "callback in callbacks=, which loads the checkpoint at the start of fit)."
+                f"This {type(self).__name__} is not fitted: load_params loads saved "
+                "parameters into the network of an estimator fitted on data of the same "
+                "shape and classes. Call fit first (to resume an interrupted fit, pass "
+                "skorch's LoadInitState callback in callbacks=, which loads the "
+                "checkpoint at the start of fit)."
             )
         if checkpoint is not None:
             if f_history is None and checkpoint.f_history is not None:
@@ -201,9 +228,23 @@ class PersistenceMixin:
             opt_state = torch.load(_path(f_optimizer), map_location=self.device_, weights_only=True)
         if f_history is not None:
             history = History.from_file(_path(f_history))
+        derived = {}
+        if state is not None:
+            derived = {k[len(DERIVED_PREFIX):]: state.pop(k) for k in list(state)
+                       if k.startswith(DERIVED_PREFIX)}
+            # inside a fit (LoadInitState) the fit derives them anew at its end
+            if self._run is not None or not self.__sklearn_is_fitted__():
+                derived = {}
+            problem = self._check_derived_state(derived) if derived else None
+            if problem is not None:
+                raise ValueError(
+                    f"The saved parameters do not fit this {type(self).__name__}: {problem}. "
+                    "Load them into an estimator fitted with the parameters and on data "
+                    "of the shape and classes they were saved with."
+                )
         self._own_module()
         if state is not None:
-            self._before_load_params()
+            self._before_load_params(derived)
         before = {
             name: host_copy(locked_state_dict(getattr(self, name)))
             for name in self._torch_attributes
@@ -225,7 +266,8 @@ class PersistenceMixin:
             ) from exc
         if history is not None:
             self._set_history(history)
-        self._after_load_params()
+        if state is not None:
+            self._after_load_params(derived)
 
     def _set_history(self, history):
         self.history_ = history
@@ -248,11 +290,31 @@ class PersistenceMixin:
             stopping.replay(float(row["valid_acc"]) for row in self.history_ if "valid_acc" in row)
             self.best_validation_score_ = stopping.best_score
 
-    def _before_load_params(self):
-        """Keep what predictions read from the network before it changes (subclass hook)."""
+    def _derived_state(self):
+        """The tensors derived from the network that predict, by name (subclass hook).
 
-    def _after_load_params(self):
-        """Bring state derived from the network up to date (subclass hook)."""
+        ``save_params`` writes them beside the state dict (outside a fit);
+        computing them must not be needed: only what exists is saved.
+        """
+        return {}
+
+    def _check_derived_state(self, derived):
+        """Why saved derived tensors do not fit this estimator, or None (subclass hook)."""
+        return None
+
+    def _before_load_params(self, derived):
+        """Keep what predictions read from the network before it changes (subclass hook).
+
+        ``derived`` holds the saved derived tensors (empty for a plain state
+        dict, and inside a fit).
+        """
+
+    def _after_load_params(self, derived):
+        """Bring state derived from the network up to date after loading it (subclass hook).
+
+        ``derived`` holds the saved derived tensors: restore them, or (empty)
+        say what the new network leaves stale.
+        """
 
     def __getstate__(self):
         # object.__getstate__ may hand back the live __dict__: work on a copy

@@ -63,6 +63,12 @@ class EpisodeRunner:
         (recorded as ``score_key``), or None for the loss alone.
     before_update : callable or None
         Called before each meta-update (a learning-rate schedule).
+    start_loss : callable or None
+        ``start_loss(s_idx, s_y, q_idx, q_y)``: the loss the divergence check
+        of the training loop starts from, computed on the first meta-batch
+        of a run before its update; when it is None or returns None, the
+        first update's loss, which its network had before the update. Read
+        back with the first epoch's metrics (``start_loss``).
     seed, device, global_rng, meta_batch_size, data_key
         The fit's seed, the device, whether training draws from torch's
         global generators, tasks per meta-update, and the fingerprint of
@@ -71,7 +77,7 @@ class EpisodeRunner:
 
     def __init__(
         self, estimator, module, sampler, update, *, seed, device, global_rng, meta_batch_size,
-        data_key, score=None, score_key=None, before_update=None,
+        data_key, score=None, score_key=None, before_update=None, start_loss=None,
     ):
         self.estimator = estimator
         self.module = module
@@ -80,6 +86,7 @@ class EpisodeRunner:
         self.score = score
         self.score_key = score_key
         self.before_update = before_update
+        self.start_loss = start_loss
         self.seed = seed
         self.device = device
         self.global_rng = global_rng
@@ -100,6 +107,7 @@ class EpisodeRunner:
         losses = torch.zeros(block, device=self.device)
         scores = torch.zeros(block, device=self.device)
         done = 0
+        start_loss = None
         self.module.train()
         with torch_rng(self.seed + first, self.device, global_rng=self.global_rng) as gen:
             s_idx, q_idx, s_y, q_y = self.sampler.sample(gen, (offset + block) * self.batch)
@@ -113,7 +121,11 @@ class EpisodeRunner:
                     reseed_global(self.seed + est.n_iter_, self.device)
                 if self.before_update is not None:
                     self.before_update()
+                if loop.updates == 0 and self.start_loss is not None:
+                    start_loss = self.start_loss(s_idx[i], s_y[i], q_idx[i], q_y[i])
                 loss, out = self.update(s_idx[i], s_y[i], q_idx[i], q_y[i])
+                if loop.updates == 0 and start_loss is None:
+                    start_loss = loss
                 est.n_iter_ += 1
                 losses[i] = loss
                 if self.score is not None:
@@ -136,6 +148,8 @@ class EpisodeRunner:
         if self.score_key is not None:
             total = scores[:done].sum().item()
             metrics[self.score_key] = _mean_with_cut(total, cut, self.score_key, prev, done)
+        if start_loss is not None:
+            metrics["start_loss"] = float(start_loss)
         return metrics
 
 
@@ -204,6 +218,7 @@ class MinibatchRunner:
         correct = torch.zeros((), device=dev, dtype=torch.long)
         seen = torch.zeros((), device=dev, dtype=torch.long)
         batches = 0
+        start_loss = None
         for value in self.step_means.values():
             value.zero_()
         with torch_rng(self.seed + epoch, self.data_device, global_rng=self.global_rng) as gen:
@@ -216,6 +231,10 @@ class MinibatchRunner:
                     # epoch draws what an uninterrupted one would
                     reseed_global(self.seed + _STEP_SEED * epoch + b, dev)
                 loss_sum, n_correct, n_rows = self.step(drawn, b, epoch)
+                if loop.updates == 0:
+                    # the loss of the network before the run's first update,
+                    # where the divergence check starts from
+                    start_loss = loss_sum / torch.as_tensor(n_rows).clamp_min(1)
                 total += loss_sum
                 correct += n_correct
                 seen += n_rows
@@ -235,6 +254,9 @@ class MinibatchRunner:
             key: _mean_with_cut(value.item(), cut, key, first, batches)
             for key, value in self.step_means.items()
         }
+        extra = dict(extra)
+        if start_loss is not None:
+            extra["start_loss"] = float(start_loss)
         return {
             "train_loss": _mean_with_cut(total.item(), cut, "train_loss", prev, seen),
             "train_acc": _mean_with_cut(correct.item(), cut, "train_acc", prev, seen),

@@ -208,12 +208,15 @@ class EpisodicTraining:
         def update(s_idx, s_y, q_idx, q_y):
             return self._meta_update(data, s_idx, s_y, q_idx, q_y, n_way)
 
+        def start_loss(s_idx, s_y, q_idx, q_y):
+            return self._start_loss(data, s_idx, s_y, q_idx, q_y, n_way)
+
         key = self._train_score_key
         runner = EpisodeRunner(
             self, self.module_, sampler, update, seed=self._seed, device=self.device_,
             global_rng=self._global_rng, meta_batch_size=self.meta_batch_size,
             data_key=data_key, score=self._train_score if key else None, score_key=key,
-            before_update=self._set_lr,
+            before_update=self._set_lr, start_loss=start_loss,
         )
         self._train(runner, target, validate=validate, X=X, y=y)
         self.module_.eval()
@@ -224,6 +227,19 @@ class EpisodicTraining:
 
     def _set_lr(self):
         """Learning-rate schedule applied before every meta-update (hook)."""
+
+    def _start_loss(self, data, s_idx, s_y, q_idx, q_y, n_way):
+        """The loss the divergence check starts from, on the first meta-batch (hook).
+
+        None (the default): the first update's loss. An algorithm whose first
+        update can already have diverged (a gradient-based inner loop with
+        too large a step) returns the loss before adaptation, as a device
+        scalar.
+        """
+        return None
+
+    def _keep_support(self, present):
+        """Before ``partial_fit`` trains: keep what the absent classes need (hook)."""
 
     def _meta_update(self, data, s_idx, s_y, q_idx, q_y, n_way):
         """One meta-update on a meta-batch of episodes; the detached loss and logits.
@@ -343,6 +359,7 @@ class BaseEpisodicClassifier(EpisodicTraining, BaseTorchClassifier):
         self._begin_partial_fit(first, X.shape[1:])
         X_t, y_t = self._device_data(X, codes)
         present = np.unique(codes)
+        self._keep_support(present)
         if len(present) < 2:
             # a stream sorted by class: no episode can be drawn from one class
             warnings.warn(
@@ -361,6 +378,10 @@ class BaseEpisodicClassifier(EpisodicTraining, BaseTorchClassifier):
         )
         self._set_support(X_t, y_t, present, first=first)
         return self
+
+    def _chance_loss(self):
+        # the training loss is that of an episode's n_way classes
+        return math.log(max(2, self.episode_shape_[0]))
 
     def _hold_out_classes(self, X_t, y_t):
         """Split off whole classes for validation; return train data and validate()."""

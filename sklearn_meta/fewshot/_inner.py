@@ -28,6 +28,7 @@ other samples share the batch.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
@@ -35,6 +36,8 @@ from torch.func import functional_call, grad, vmap
 from .._devices import module_lock
 
 __all__ = [
+    "DIVERGENCE_FACTOR",
+    "check_adaptation",
     "check_finite",
     "gradient_steps",
     "init_head",
@@ -48,6 +51,10 @@ __all__ = [
 ]
 
 HEAD = ("head.weight", "head.bias")
+
+#: an adaptation whose loss ends above this many times where it started has
+#: diverged (see check_adaptation); the same factor as the training loop's
+DIVERGENCE_FACTOR = 1000.0
 
 
 def gradient_steps(loss_fn, params, lrs, n_steps, *, first_order, chunks=None):
@@ -103,6 +110,28 @@ def check_finite(params, what):
         raise ValueError(
             f"Adapting to {what} diverged: the adapted weights are not finite. Lower "
             "inner_lr or n_adapt_steps, or scale the inputs (e.g. StandardScaler)."
+        )
+
+
+def check_adaptation(before, after, floor, what):
+    """Raise a clear error when adapting made the loss grow far above where it started.
+
+    ``before`` and ``after`` are the loss on (part of) the adaptation data
+    before the first step and after the last, left on the device: this is
+    the one point where they are read back. The adaptation diverged when
+    ``after > DIVERGENCE_FACTOR * max(before, floor)``; ``floor`` is the loss
+    of a chance prediction (``log(n_classes)`` for a classifier, the
+    variance of the targets for a regressor), so that a loss that starts
+    near zero may still move. Normal adaptation lowers the loss; a step size
+    too large for the data makes it grow by orders of magnitude.
+    """
+    before, after = float(before), float(after)
+    start = max(before, floor)
+    if not np.isfinite(after) or after > DIVERGENCE_FACTOR * start:
+        raise ValueError(
+            f"Adapting to {what} diverged: its loss grew from {before:.4g} to {after:.4g} "
+            f"(more than {DIVERGENCE_FACTOR:g} times where it started). Lower inner_lr or "
+            "n_adapt_steps, or scale the inputs (e.g. StandardScaler)."
         )
 
 

@@ -16,7 +16,8 @@ class MAMLClassifier(BaseGradientClassifier):
     support samples by ``n_inner_steps`` steps of gradient descent, and the
     initialisation is updated (Adam) to lower the loss of the adapted
     networks on the query samples. The fitted estimator predicts among the
-    classes of ``y`` with the initialisation adapted to all of ``X``;
+    classes of ``y`` with the initialisation adapted to all of ``X`` (on the
+    first prediction, or :meth:`build_head`: ``fit`` costs what it trains);
     :meth:`adapt` gives a new estimator for *novel* classes from a handful of
     labelled examples, leaving this one untouched.
 
@@ -55,10 +56,11 @@ class MAMLClassifier(BaseGradientClassifier):
         Step size of the inner loop (the initial one with Meta-SGD).
     n_adapt_steps : int or None, default=None
         Gradient steps when adapting to new data: in :meth:`adapt`, in
-        episodic scoring, and at the end of ``fit`` and ``partial_fit``.
-        None uses ``n_inner_steps``; papers often use more at test time. It
-        is read when the adaptation runs, so ``set_params`` changes it on a
-        fitted estimator.
+        episodic scoring, and to the training classes after ``fit`` and
+        ``partial_fit``. None uses ``n_inner_steps``; papers often use more
+        at test time. It is read when the adaptation runs, so ``set_params``
+        changes it on a fitted estimator (the training-class head keeps the
+        value of the fit that made it).
     first_order : bool, default=False
         First-order MAML: the outer gradient ignores the second derivatives
         through the inner steps (cheaper, usually close in accuracy).
@@ -186,8 +188,14 @@ class MAMLClassifier(BaseGradientClassifier):
     The parameter that selects ANIL is ``inner_params``, not ``adapt``:
     ``adapt`` is the method that learns new classes.
 
+    ``fit`` stops with a ``ValueError`` naming ``inner_lr`` and ``lr`` when
+    the training loss ends a block of meta-updates more than 1000 times
+    above the loss before adaptation of its first meta-batch: a step size
+    too large for the data, which used to train on silently. An adaptation
+    whose loss grows as much raises too.
+
     Ctrl-C during ``fit`` or ``partial_fit`` stops after the current
-    meta-update, adapts the model as it is, warns and raises
+    meta-update, leaves the model ready to predict as it is, warns and raises
     :class:`~sklearn_meta.exceptions.TrainingInterrupted`.
 
     References

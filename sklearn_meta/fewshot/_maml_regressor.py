@@ -8,6 +8,7 @@ from collections import defaultdict
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from torch import nn
@@ -20,9 +21,12 @@ from .._training import data_key
 from ..backbones import Conv4Backbone, MLPBackbone, build_backbone
 from ._base import EpisodicTraining, TaskData
 from ._gradient import INNER_LOOP_CONSTRAINTS, InnerLoopEstimator, _MetaNet, _step_sizes
-from ._inner import RegressionTasks, task_slices
+from ._inner import RegressionTasks, check_adaptation, task_slices
 
 __all__ = ["MAMLRegressor"]
+
+#: predictions beyond the targets' range by more than this many times its width warn
+_RANGE_FACTOR = 10.0
 
 
 class _RegressionNet(_MetaNet):
@@ -492,10 +496,12 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
     def _train_score(self, out, q_y):
         return out.new_zeros(())
 
-    def _task_loss(self, engine, meta, lrs, n_way):
+    def _task_loss(self, engine, meta, lrs, n_way, *, steps=None):
+        steps = self.n_inner_steps if steps is None else steps
+
         def one(xs, ys, xq, yq):
             return engine.query_loss(
-                meta, lrs, xs, ys, xq, yq, self.n_inner_steps, first_order=self.first_order
+                meta, lrs, xs, ys, xq, yq, steps, first_order=self.first_order
             )
 
         return one
@@ -505,17 +511,34 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
         return X_t[s_idx[sl]], y_t[s_idx[sl]], X_t[q_idx[sl]], y_t[q_idx[sl]]
 
     # --------------------------------------------------------------- adapting
-    def _set_support(self, X_t, y_t):
-        """The initialisation adapted to ``(X_t, y_t)`` by ``n_adapt_steps`` full-batch steps."""
+    def _set_support(self, X_t, y_t, what="the data"):
+        """The initialisation adapted to ``(X_t, y_t)`` by ``n_adapt_steps`` full-batch steps.
+
+        The targets' range is kept: predictions far outside it warn (see
+        :meth:`predict`).
+        """
         meta = {k: p.detach() for k, p in self._meta_params().items()}
         n, chunk = X_t.shape[0], int(self.batch_size)
         chunks = [(slice(i, i + chunk), min(chunk, n - i) / n) for i in range(0, n, chunk)]
+        engine = self._engine()
+        steps = self._adapt_steps()
         with torch.no_grad():
-            fast = self._engine().adapt(
-                meta, self._lrs(meta, detach=True), X_t, y_t, self._adapt_steps(),
-                first_order=True, chunks=chunks,
+            fast = engine.adapt(
+                meta, self._lrs(meta, detach=True), X_t, y_t, steps, first_order=True,
+                chunks=chunks,
             )
-        self._store_fast(fast, meta, "the data")
+        self._store_fast(fast, meta, what)
+        if steps:
+            # has the loss grown far above where it started? On the first chunk of rows
+            rows = slice(0, chunk)
+            with torch.no_grad():
+                before = F.mse_loss(engine.predict(meta, X_t[rows]), y_t[rows])
+                after = F.mse_loss(engine.predict(fast, X_t[rows]), y_t[rows])
+            check_adaptation(before, after, float(y_t[rows].var(correction=0)), what)
+        low, high = float(y_t.min()), float(y_t.max())
+        if "_target_range" in vars(self):
+            low, high = min(low, self._target_range[0]), max(high, self._target_range[1])
+        self._target_range = (low, high)
 
     def adapt(self, X, y):
         """A new estimator fitted to one new task from a few of its rows.
@@ -544,7 +567,7 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
             raise ValueError(f"X has {X.shape[0]} rows but y has {len(y)}.")
         new = self._adapted_copy()
         X_t, y_t = self._device_data(X, y.astype(np.float32))
-        new._set_support(X_t, y_t)
+        new._set_support(X_t, y_t, "this task")
         return new
 
     def _adapted_predictions(self, X_t, y_t, tasks):
@@ -623,6 +646,44 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
                 "StandardScaler)."
             )
         return preds
+
+    def predict(self, X):
+        """Predict the target of each sample.
+
+        A model whose predictions fall far outside the range of the targets
+        it was fitted and adapted to (beyond it by more than ten times its
+        width) warns: its adaptation most likely diverged (``inner_lr`` or
+        ``n_adapt_steps`` too large for the data), or ``X`` lies far from
+        the inputs it learned from.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Samples shaped as in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Predicted values.
+        """
+        pred = super().predict(X)
+        if "_target_range" not in vars(self):
+            return pred  # a model saved by an earlier release
+        low, high = self._target_range
+        margin = _RANGE_FACTOR * ((high - low) or max(abs(high), 1.0))
+        outside = (pred < low - margin) | (pred > high + margin)
+        if outside.any():
+            worst = pred[outside][np.argmax(np.abs(pred[outside]))]
+            warnings.warn(
+                f"{outside.mean():.0%} of the predictions lie far outside the range of the "
+                f"targets this model was fitted and adapted to, [{low:.4g}, {high:.4g}] "
+                f"(e.g. {worst:.4g}): its adaptation most likely diverged. Lower inner_lr "
+                "or n_adapt_steps, or scale the inputs and targets; or X lies far from "
+                "the inputs it learned from.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return pred
 
     # ------------------------------------------------------------- inference
     def _values_fn(self):

@@ -292,9 +292,22 @@ class ProtoNetClassifier(BaseEpisodicClassifier):
             self.prototypes_ = self.prototypes_.copy()
         self.prototypes_[present] = protos[present]
 
-    def _after_load_params(self):
+    def _derived_state(self):
+        return {"prototypes": torch.from_numpy(self.prototypes_.copy())}
+
+    def _check_derived_state(self, derived):
+        saved = derived.get("prototypes")
+        if saved is not None and tuple(saved.shape) != self.prototypes_.shape:
+            return (f"its prototypes have shape {tuple(saved.shape)}, this model's "
+                    f"{self.prototypes_.shape}")
+        return None
+
+    def _after_load_params(self, derived):
         if self._run is not None:
             return  # inside fit (LoadInitState): the prototypes come at its end
+        if "prototypes" in derived:
+            self.prototypes_ = derived["prototypes"].cpu().numpy().copy()
+            return
         warnings.warn(
             "load_params changed the embedding; prototypes_ still come from the "
             "previous one. Call partial_fit, or adapt on support data, to refresh them.",

@@ -49,7 +49,8 @@ class ReptileClassifier(BaseGradientClassifier):
         with longer training (novel-class accuracy 0.48 against 0.80).
     n_adapt_steps : int or None, default=None
         Gradient steps when adapting to new data (:meth:`adapt`, episodic
-        scoring, the end of ``fit``). None uses ``n_inner_steps``.
+        scoring, the training classes after ``fit``, at the first
+        prediction or :meth:`build_head`). None uses ``n_inner_steps``.
     head_init : {"proto", "zero"}, default="proto"
         How each task's head starts: from the class means (a prototypical
         classifier) or at zero.

@@ -24,7 +24,12 @@ from .._pipeline import final_model, final_step
 from .._sklearn import num_samples
 from ._scoring import adapted_proba, check_response_method, metric_name, score_episode
 from ._tasks import evaluate_tasks
-from ._utils import batched_episode_predictor, is_regression_model, mean_interval, take_rows
+from ._utils import (
+    batched_episode_predictor,
+    is_regression_model,
+    mean_interval,
+    take_rows,
+)
 
 #: query samples per class of a classifier's episodes when n_query is None
 _N_QUERY = 15
