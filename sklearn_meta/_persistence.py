@@ -22,7 +22,6 @@
 from __future__ import annotations
 
 import inspect
-import io
 import os
 import warnings
 
@@ -31,7 +30,14 @@ from sklearn.exceptions import NotFittedError
 from skorch.history import History
 
 from ._devices import torch_rng
-from ._training import FITTED_NAMES, CallbackNet, host_copy, locked_state_dict
+from ._training import (
+    FITTED_NAMES,
+    CallbackNet,
+    from_torch_bytes,
+    host_copy,
+    locked_state_dict,
+    to_torch_bytes,
+)
 from .exceptions import DeviceWarning
 
 __all__ = ["DERIVED_PREFIX", "PersistenceMixin", "history_rows"]
@@ -55,16 +61,6 @@ def history_rows(history):
 
 def _path(f):
     return os.path.expanduser(f) if isinstance(f, (str, os.PathLike)) else f
-
-
-def _to_torch_bytes(obj):
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()
-
-
-def _from_torch_bytes(blob, map_location=None):
-    return torch.load(io.BytesIO(blob), map_location=map_location, weights_only=True)
 
 
 class PersistenceMixin:
@@ -337,7 +333,7 @@ class PersistenceMixin:
         if "device_" in state:
             state["device_"] = str(state["device_"])
         if torch_objs:
-            state["_torch_blob"] = _to_torch_bytes(torch_objs)
+            state["_torch_blob"] = to_torch_bytes(torch_objs)
         return state
 
     def __setstate__(self, state):
@@ -379,7 +375,7 @@ class PersistenceMixin:
         super().__setstate__(state)
         if blob is None:
             return
-        objs = _from_torch_bytes(blob, map_location=device)
+        objs = from_torch_bytes(blob, map_location=device)
         module_state = objs.pop("module_", None)
         optimizer_state = objs.pop("optimizer_", None)
         for name, value in objs.items():

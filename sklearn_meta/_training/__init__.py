@@ -23,7 +23,7 @@ from ._loop import (
     where_stopped,
 )
 from ._runners import EPOCH_UPDATES, EpisodeRunner, MinibatchRunner, data_key
-from ._state import host_copy, locked_state_dict
+from ._state import from_torch_bytes, host_copy, locked_state_dict, to_torch_bytes
 
 __all__ = [
     "EPOCHS",
@@ -43,8 +43,10 @@ __all__ = [
     "data_key",
     "fitted_state",
     "fold_cut_epoch",
+    "from_torch_bytes",
     "host_copy",
     "locked_state_dict",
     "reset_fitted_state",
+    "to_torch_bytes",
     "where_stopped",
 ]

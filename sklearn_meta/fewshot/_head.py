@@ -34,24 +34,15 @@ Tensors are pickled as one :func:`torch.save` blob read back with
 from __future__ import annotations
 
 import copy
-import io
 import threading
 import zlib
 
 import numpy as np
 import torch
 
+from .._training import data_key, from_torch_bytes, to_torch_bytes
+
 __all__ = ["HeadInputs", "TrainingHead"]
-
-
-def _to_bytes(tensors):
-    buf = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in tensors.items()}, buf)
-    return buf.getvalue()
-
-
-def _from_bytes(blob):
-    return torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
 
 
 class HeadInputs:
@@ -90,11 +81,7 @@ class HeadInputs:
 
     def fingerprint(self):
         """A CRC of the inputs: two models adapt alike when theirs are equal."""
-        X = self.X.numpy()
-        step = max(1, X.shape[0] // 64)
-        crc = zlib.crc32(np.asarray(X.shape, dtype=np.int64).tobytes())
-        crc = zlib.crc32(np.ascontiguousarray(X[::step]).tobytes(), crc)
-        crc = zlib.crc32(self.y.numpy().tobytes(), crc)
+        crc = data_key(self.X.numpy(), self.y.numpy())
         crc = zlib.crc32(np.packbits(self.absent).tobytes(), crc)
         crc = zlib.crc32(repr(sorted(self.settings.items())).encode(), crc)
         if self.keep is not None:
@@ -191,11 +178,11 @@ class TrainingHead:
             plain, held = inputs.state()
             state["inputs"] = plain
             tensors.update({f"inputs.{k}": v for k, v in held.items()})
-        state["tensors"] = _to_bytes(tensors)
+        state["tensors"] = to_torch_bytes({k: v.detach().cpu() for k, v in tensors.items()})
         return state
 
     def __setstate__(self, state):
-        tensors = _from_bytes(state["tensors"])
+        tensors = from_torch_bytes(state["tensors"], map_location="cpu")
         self.seen = state["seen"]
         self.fast = self.inputs = None
         if state["fast_keys"] is not None:

@@ -834,7 +834,7 @@ def test_model_fitted_on_a_missing_gpu_index_loads_on_the_current_gpu(fitted, mo
         seen.append(map_location)
         raise Seen
 
-    monkeypatch.setattr(persistence, "_from_torch_bytes", where)
+    monkeypatch.setattr(persistence, "from_torch_bytes", where)
     with (
         pytest.warns(DeviceWarning, match=r"fitted on cuda:3.*loaded on cuda:0"),
         pytest.raises(Seen),
