@@ -322,11 +322,7 @@ class BaseGradientClassifier(InnerLoopEstimator, BaseEpisodicClassifier):
         chunk = self.task_chunk_size or self.meta_batch_size
         with torch.no_grad():
             for sl in task_slices(s_idx.shape[0], vectorize=vec, chunk_size=chunk):
-                xs, xq = X_t[s_idx[sl]], X_t[q_idx[sl]]
-                if vec:
-                    out.append(torch.func.vmap(one)(xs, s_y[sl], xq))
-                else:
-                    out.append(one(xs[0], s_y[sl][0], xq[0]).unsqueeze(0))
+                out.append(map_tasks(one, X_t[s_idx[sl]], s_y[sl], X_t[q_idx[sl]], vectorize=vec))
         return torch.cat(out).double()
 
     # ------------------------------------------------------ fitted predictor

@@ -21,7 +21,7 @@ from .._training import data_key
 from ..backbones import Conv4Backbone, MLPBackbone, build_backbone
 from ._base import EpisodicTraining, TaskData
 from ._gradient import INNER_LOOP_CONSTRAINTS, InnerLoopEstimator, _MetaNet, _step_sizes
-from ._inner import RegressionTasks, check_adaptation, task_slices
+from ._inner import RegressionTasks, check_adaptation, map_tasks, task_slices
 
 __all__ = ["MAMLRegressor"]
 
@@ -599,10 +599,7 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
                 q_idx = torch.stack([tasks[i][1] for i in members])
                 for sl in task_slices(len(members), vectorize=vec, chunk_size=chunk):
                     xs, ys, xq = X_t[s_idx[sl]], y_t[s_idx[sl]], X_t[q_idx[sl]]
-                    if vec:
-                        pred = torch.func.vmap(one)(xs, ys, xq)
-                    else:
-                        pred = one(xs[0], ys[0], xq[0]).unsqueeze(0)
+                    pred = map_tasks(one, xs, ys, xq, vectorize=vec)
                     for i, p in zip(members[sl], pred):
                         out[i] = p
         return out
