@@ -21,11 +21,22 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.utils.validation import check_array, check_consistent_length, validate_data
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    column_or_1d,
+    validate_data,
+)
 
 from ._training import reset_fitted_state
 
-__all__ = ["InputMixin", "as_image_batch", "normalise_input_shape", "uses_batch_statistics"]
+__all__ = [
+    "InputMixin",
+    "as_image_batch",
+    "encode_groups",
+    "normalise_input_shape",
+    "uses_batch_statistics",
+]
 
 #: how every estimator checks X: dense float32, rows or N-D images, finite
 _CHECK_ARRAY = dict(dtype=np.float32, allow_nd=True, ensure_all_finite=True)
@@ -153,6 +164,43 @@ def uses_batch_statistics(module):
         for m in module.modules()
     )
 
+
+
+def encode_groups(groups, n_samples):
+    """The task of each row as codes ``0..n_tasks-1``, and the tasks' names.
+
+    Parameters
+    ----------
+    groups : array-like of shape (n_samples,)
+        The task (group) of each row: numbers or strings, one kind.
+    n_samples : int
+        The number of rows of ``X``.
+
+    Returns
+    -------
+    codes : ndarray of shape (n_samples,), dtype int64
+    names : ndarray of shape (n_tasks,)
+        The sorted distinct groups.
+
+    Examples
+    --------
+    >>> from sklearn_meta._inputs import encode_groups
+    >>> encode_groups(["b", "a", "b"], 3)
+    (array([1, 0, 1]), array(['a', 'b'], dtype='<U1'))
+    """
+    groups = column_or_1d(groups, warn=True)
+    if len(groups) != n_samples:
+        raise ValueError(f"groups has {len(groups)} entries but X has {n_samples} rows.")
+    if groups.dtype.kind == "f" and not np.isfinite(groups).all():
+        raise ValueError("groups holds NaN or infinite values: give every row a task.")
+    try:
+        names, codes = np.unique(groups, return_inverse=True)
+    except TypeError:
+        raise ValueError(
+            "groups must name the task of every row with values of one kind (all "
+            "numbers or all strings); got a mix, or None."
+        ) from None
+    return codes.astype(np.int64), names
 
 class InputMixin:
     """Validation, shapes, device tensors and chunked inference (mixin of the base).

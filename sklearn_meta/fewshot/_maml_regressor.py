@@ -10,11 +10,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from .._base import fit_guard
 from .._devices import module_lock
+from .._inputs import encode_groups
 from .._regressor import BaseTorchRegressor
 from .._sklearn import fit_context
 from .._training import data_key
@@ -328,19 +329,7 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
                 stacklevel=4,
             )
             return np.zeros(n, dtype=np.int64), np.array([0])
-        groups = column_or_1d(groups, warn=True)
-        if len(groups) != n:
-            raise ValueError(f"groups has {len(groups)} entries but X has {n} rows.")
-        if groups.dtype.kind == "f" and not np.isfinite(groups).all():
-            raise ValueError("groups holds NaN or infinite values: give every row a task.")
-        try:
-            names, codes = np.unique(groups, return_inverse=True)
-        except TypeError:
-            raise ValueError(
-                "groups must name the task of every row with values of one kind (all "
-                "numbers or all strings); got a mix, or None."
-            ) from None
-        return codes.astype(np.int64), names
+        return encode_groups(groups, n)
 
     @fit_guard(partial=False)
     @fit_context(prefer_skip_nested_validation=True)

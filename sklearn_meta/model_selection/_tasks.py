@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import mean_squared_error, r2_score
 from sklearn.utils import Bunch, check_random_state
-from sklearn.utils.validation import column_or_1d
 
 from .._devices import derive_seed
+from .._inputs import encode_groups
 from ._scoring import metric_name
 from ._utils import batched_task_predictor, mean_interval, take_rows
 
@@ -55,16 +55,7 @@ def task_splits(groups, n_samples, *, n_shot, n_query, n_tasks, random_state):
             "(sklearn.set_config(enable_metadata_routing=True)), call "
             "scorer.set_score_request(groups=True) and pass groups= to fit."
         )
-    groups = column_or_1d(groups, warn=True)
-    if len(groups) != n_samples:
-        raise ValueError(f"groups has {len(groups)} entries but X has {n_samples} rows.")
-    try:
-        names, codes = np.unique(groups, return_inverse=True)
-    except TypeError:
-        raise ValueError(
-            "groups must name the task of every row with values of one kind (all "
-            "numbers or all strings)."
-        ) from None
+    codes, names = encode_groups(groups, n_samples)
     rng = check_random_state(derive_seed(random_state))
     chosen = np.arange(len(names))
     if len(names) > n_tasks:

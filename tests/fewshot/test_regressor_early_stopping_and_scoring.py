@@ -211,6 +211,10 @@ def test_evaluate_episodes_on_a_regressor_names_the_fix(fitted, new_tasks):
         evaluate_episodes(fitted, X, y, groups=groups, n_shot=20)
     with pytest.raises(ValueError, match="groups has 3 entries"):
         evaluate_episodes(fitted, X, y, groups=groups[:3], n_shot=10)
+    # groups are read as fit reads them: NaN is no task
+    with pytest.raises(ValueError, match="groups holds NaN"):
+        evaluate_episodes(fitted, X, y, groups=np.where(groups == groups[0], np.nan, groups),
+                          n_shot=10)
     with pytest.raises(ValueError, match="response_method must be 'predict'"):
         evaluate_episodes(fitted, X, y, groups=groups, response_method="predict_proba")
     diverged = copy.deepcopy(fitted).set_params(inner_lr=1e6, n_adapt_steps=20)
