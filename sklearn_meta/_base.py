@@ -108,6 +108,9 @@ class BaseTorchEstimator(
 
     _parameter_constraints: dict = {
         "input_shape": [tuple, list, None],
+        "image_size": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
+        "preprocess": [StrOptions({"auto"}), callable, None],
+        "augment": [StrOptions({"standard"}), callable, None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "early_stopping": [StrOptions({"auto"}), "boolean"],

@@ -92,6 +92,25 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
     input_shape : tuple of int or None, default=None
         ``(C, H, W)`` of images given as flattened rows. None for tabular data
         or N-D image arrays.
+    image_size : int, (int, int) or None, default=None
+        Size every image is resized to (a side, or ``(H, W)``), with
+        antialiasing, the same way in training and inference. None keeps the
+        images' own size: they must then share one, unless a pretrained
+        backbone's preprocessing resizes them (``preprocess``).
+    preprocess : "auto", None or callable, default="auto"
+        What happens to images before the network. ``"auto"``: a torchvision
+        backbone with ``weights`` gets those weights' resize and
+        normalisation (an explicit ``image_size`` replaces their resize), a
+        fitted sklearn_meta backbone brings its own, anything else gets
+        none. None: nothing. A ``torchvision.transforms.v2`` transform (or a
+        callable on float batches of shape ``(N, C, H, W)``) replaces them.
+        ``preprocess_`` records what was applied.
+    augment : None, "standard" or callable, default=None
+        Random augmentation of training images, on the device, per
+        minibatch or episode, never at inference. ``"standard"``: a random
+        resized crop and a horizontal flip. A ``torchvision.transforms.v2``
+        transform is applied to each image with its own parameters, drawn
+        from a generator seeded by ``random_state``.
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where to train; ``"auto"`` picks CUDA when present.
     random_state : int, RandomState instance or None, default=None
@@ -210,6 +229,9 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
         tol=1e-4,
         callbacks=None,
         input_shape=None,
+        image_size=None,
+        preprocess="auto",
+        augment=None,
         device="auto",
         random_state=None,
         verbose=0,
@@ -231,6 +253,9 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
         self.tol = tol
         self.callbacks = callbacks
         self.input_shape = input_shape
+        self.image_size = image_size
+        self.preprocess = preprocess
+        self.augment = augment
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
