@@ -28,18 +28,31 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._images import (
+    check_image_size,
+    dataset_arrays,
+    decode_images,
+    image_sequence_kind,
+    is_dataset,
+    resize_batch,
+)
 from ._training import reset_fitted_state
 
 __all__ = [
     "InputMixin",
+    "PixelTensor",
     "as_image_batch",
+    "batch_to",
     "encode_groups",
     "normalise_input_shape",
+    "rows_of",
+    "to_float",
     "uses_batch_statistics",
 ]
 
-#: how every estimator checks X: dense float32, rows or N-D images, finite
-_CHECK_ARRAY = dict(dtype=np.float32, allow_nd=True, ensure_all_finite=True)
+#: how every estimator checks X: dense, finite, rows or N-D images; uint8
+#: pixels stay uint8 (read as [0, 1] a batch at a time), the rest float32
+_CHECK_ARRAY = dict(dtype=[np.float32, np.uint8], allow_nd=True, ensure_all_finite=True)
 
 #: rows per inference chunk (see InputMixin._batched)
 _INFER_CHUNK_CPU = 64
@@ -202,6 +215,68 @@ def encode_groups(groups, n_samples):
         ) from None
     return codes.astype(np.int64), names
 
+def to_float(batch):
+    """A batch as float32: uint8 pixels become [0, 1], floats pass unchanged."""
+    if batch.dtype == torch.uint8:
+        return batch.float().div_(255.0)
+    return batch
+
+
+class PixelTensor:
+    """uint8 images on a device, read as float32 in [0, 1] a batch at a time.
+
+    Indexing gathers and converts the rows asked for (``X_t[rows]`` is a
+    float32 tensor), so the training set is never held as float32: a quarter
+    of the memory. :func:`rows_of` keeps a subset as uint8.
+    """
+
+    dtype = torch.float32
+
+    def __init__(self, data):
+        self.data = data
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def device(self):
+        return self.data.device
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, index):
+        return to_float(self.data[index])
+
+    def to(self, *args, **kwargs):
+        return PixelTensor(self.data.to(*args, **kwargs))
+
+    def pin_memory(self):
+        return PixelTensor(self.data.pin_memory())
+
+
+def batch_to(X_t, rows, device):
+    """The rows ``rows`` of device or pinned host samples, as float32 on ``device``.
+
+    uint8 pixels travel as uint8 and become floats where they arrive.
+    """
+    if isinstance(X_t, PixelTensor):
+        return to_float(X_t.data[rows].to(device, non_blocking=True))
+    return X_t[rows].to(device, non_blocking=True)
+
+
+def rows_of(X_t, rows):
+    """The rows ``rows`` of device samples, kept as they are stored (a hold-out split)."""
+    if isinstance(X_t, PixelTensor):
+        return PixelTensor(X_t.data[rows])
+    return X_t[rows]
+
+
 class InputMixin:
     """Validation, shapes, device tensors and chunked inference (mixin of the base).
 
@@ -220,6 +295,9 @@ class InputMixin:
     def _check_X(self, X, *, reset, y=None):
         """validate_data for rows; for N-D images n_features_in_ is C*H*W."""
         self._check_dense(X)
+        kind = image_sequence_kind(X)
+        if kind is not None:
+            X = self._decode(X, kind, reset=reset)
         ndim = getattr(X, "ndim", None)
         if ndim is None and isinstance(X, (list, tuple)):
             X = np.asarray(X)
@@ -237,13 +315,52 @@ class InputMixin:
             return validate_data(self, X, reset=reset, **_CHECK_ARRAY), None
         return validate_data(self, X, y, reset=reset, **_CHECK_ARRAY)
 
+    def _decode(self, X, kind, *, reset):
+        """Decode a sequence of images by the rules of :mod:`sklearn_meta._images`."""
+        geometry, min_channels = self._image_geometry()
+        if reset:
+            return decode_images(
+                X, kind, size=check_image_size(self.image_size), geometry=geometry,
+                min_channels=min_channels,
+            )
+        if len(self.input_shape_) != 3:
+            raise ValueError(
+                f"{type(self).__name__} was fitted on rows of {self.n_features_in_} "
+                f"features; X is a sequence of {kind}s. Pass rows as in fit."
+            )
+        return decode_images(
+            X, kind, channels=self.input_shape_[0], size=self.image_size_, geometry=geometry
+        )
+
+    def _image_geometry(self):
+        """``(geometry, min_channels)``: the per-image resize of the network's preprocessing."""
+        return None, 1
+
+    def _unpack_dataset(self, X, y, n_extra=0):
+        """``(images, y, *extra)`` of a dataset ``X``; anything else passes through."""
+        if not is_dataset(X):
+            return (X, y) + (None,) * n_extra
+        images, columns = dataset_arrays(X, n_extra)
+        return (images, columns[0] if y is None else y, *columns[1:])
+
     def _validate_X(self, X, *, reset):
         """Validate ``X`` (sets or checks ``n_features_in_``) and shape it."""
+        if is_dataset(X):
+            X = dataset_arrays(X, None)[0]
         X, _ = self._check_X(X, reset=reset)
         return self._shape_X(X, reset=reset)
 
     def _validate_X_y(self, X, y, *, reset=True):
-        """Validate ``X, y``; with ``reset``, forget any previous fit first."""
+        """Validate ``X, y``; with ``reset``, forget any previous fit first.
+
+        A dataset ``X`` gives its images, and its labels where ``y`` is None.
+        """
+        X, y = self._unpack_dataset(X, y)
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None. "
+                "Pass the labels, or a dataset of (image, label) pairs as X."
+            )
         if reset:
             reset_fitted_state(self)
         X, y = self._check_X(X, reset=reset, y=y)
@@ -264,16 +381,29 @@ class InputMixin:
             )
         X = as_image_batch(X, self.input_shape)
         if reset:
+            size = check_image_size(self.image_size)
+            if size is not None and X.ndim != 4:
+                raise ValueError(
+                    f"image_size={self.image_size!r} resizes images, but X holds rows of "
+                    f"{X.shape[1]} features. Pass images (or input_shape for flattened "
+                    "images), or image_size=None."
+                )
+            self.image_size_ = size
+        if self.image_size_ is not None and X.ndim == 4:
+            X = resize_batch(X, self.image_size_)
+        if reset:
             self.input_shape_ = tuple(X.shape[1:])
         elif tuple(X.shape[1:]) != self.input_shape_:
+            hint = " Pass image_size to resize images to one size." if X.ndim == 4 else ""
             raise ValueError(
                 f"X has samples of shape {X.shape[1:]}, but {type(self).__name__} "
-                f"was fitted on samples of shape {self.input_shape_}."
+                f"was fitted on samples of shape {self.input_shape_}.{hint}"
             )
         return X
 
     def _to_tensor(self, X):
-        return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+        """Host samples as a float32 tensor (uint8 pixels scaled to [0, 1])."""
+        return to_float(torch.from_numpy(np.ascontiguousarray(X)))
 
     def _device_data(self, X, *arrays, stream=False):
         """Validated samples (and arrays of targets) as tensors on ``device_``.
@@ -318,7 +448,7 @@ class InputMixin:
                 m = xb.shape[0]
                 if m < chunk and chunk != n:
                     xb = np.concatenate([xb, np.zeros((chunk - m, *xb.shape[1:]), xb.dtype)])
-                xb = self._to_tensor(xb).to(self.device_, non_blocking=True)
+                xb = to_float(torch.from_numpy(xb).to(self.device_, non_blocking=True))
                 res = fn(xb)[:m]
                 res = reduce(res) if reduce is not None else res.double()
                 res = res.cpu().numpy()

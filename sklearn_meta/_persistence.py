@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import os
 import warnings
@@ -336,6 +337,10 @@ class PersistenceMixin:
             state["_torch_blob"] = to_torch_bytes(torch_objs)
         return state
 
+    #: fitted attributes added since earlier releases, with the value that
+    #: describes models pickled before them (images were never resized then)
+    _fitted_defaults = {"image_size_": None}
+
     def __setstate__(self, state):
         state = dict(state)
         blob = state.pop("_torch_blob", None)
@@ -372,6 +377,10 @@ class PersistenceMixin:
         for name, param in inspect.signature(type(self).__init__).parameters.items():
             if name != "self" and name not in state and param.default is not param.empty:
                 state[name] = param.default
+        # so does a fitted attribute added since: its value for what was fitted then
+        if "n_features_in_" in state:
+            for name, value in self._fitted_defaults.items():
+                state.setdefault(name, copy.deepcopy(value))
         super().__setstate__(state)
         if blob is None:
             return

@@ -41,6 +41,7 @@ from .._base import fit_guard
 from .._classifier import BaseTorchClassifier
 from .._devices import torch_rng
 from .._episodes import EpisodeSampler
+from .._inputs import rows_of
 from .._sklearn import Interval, StrOptions, fit_context
 from .._training import META_UPDATES, EpisodeRunner, data_key
 
@@ -269,7 +270,7 @@ class BaseEpisodicClassifier(EpisodicTraining, BaseTorchClassifier):
     # ---------------------------------------------------------------- fitting
     @fit_guard(partial=False)
     @fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y=None):
         """Meta-train on episodes from ``(X, y)``, then fit the classes of ``y``.
 
         With early stopping (``early_stopping=True``, or ``"auto"`` on more
@@ -284,8 +285,9 @@ class BaseEpisodicClassifier(EpisodicTraining, BaseTorchClassifier):
         X : array-like of shape (n_samples, n_features) or (n_samples, [C,] H, W)
             Training samples: rows (images flattened with ``input_shape``) or
             image arrays.
-        y : array-like of shape (n_samples,)
-            Class labels of any type scikit-learn accepts.
+        y : array-like of shape (n_samples,) or None, default=None
+            Class labels of any type scikit-learn accepts; None when ``X`` is
+            a dataset of ``(image, label)`` pairs.
 
         Returns
         -------
@@ -331,7 +333,7 @@ class BaseEpisodicClassifier(EpisodicTraining, BaseTorchClassifier):
 
     @fit_guard(partial=True)
     @fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y=None, classes=None):
         """Meta-train further on ``(X, y)``, building the model on the first call.
 
         One call runs as many meta-updates as it takes to draw about every
@@ -344,8 +346,9 @@ class BaseEpisodicClassifier(EpisodicTraining, BaseTorchClassifier):
         ----------
         X : array-like of shape (n_samples, ...)
             Training samples.
-        y : array-like of shape (n_samples,)
-            Class labels, all within ``classes``.
+        y : array-like of shape (n_samples,) or None, default=None
+            Class labels, all within ``classes``; None when ``X`` is a dataset
+            of ``(image, label)`` pairs.
         classes : array-like of shape (n_classes,), default=None
             Every label the model will predict. Required on the first call.
 
@@ -396,9 +399,9 @@ class BaseEpisodicClassifier(EpisodicTraining, BaseTorchClassifier):
         # re-encode each part to 0..k-1, as the sampler wants
         tr_map = np.cumsum(~is_val) - 1
         val_map = np.cumsum(is_val) - 1
-        X_tr = X_t[tr_rows]
+        X_tr = rows_of(X_t, tr_rows)
         y_tr = torch.from_numpy(tr_map[y_host[tr_rows.cpu().numpy()]]).to(self.device_)
-        X_val = X_t[val_rows]
+        X_val = rows_of(X_t, val_rows)
         y_val = torch.from_numpy(val_map[y_host[val_rows.cpu().numpy()]]).to(self.device_)
         sampler = EpisodeSampler(
             y_val,
@@ -422,7 +425,7 @@ class BaseEpisodicClassifier(EpisodicTraining, BaseTorchClassifier):
         return X_tr, y_tr, validate
 
     # --------------------------------------------------------------- adapting
-    def adapt(self, X_support, y_support):
+    def adapt(self, X_support, y_support=None):
         """A new estimator that predicts among the classes of a support set.
 
         This is the few-shot step. The new estimator shares this one's network
@@ -434,10 +437,12 @@ class BaseEpisodicClassifier(EpisodicTraining, BaseTorchClassifier):
 
         Parameters
         ----------
-        X_support : array-like of shape (n_support, ...)
-            A few labelled samples of each new class.
-        y_support : array-like of shape (n_support,)
-            Their labels, of any type.
+        X_support : array-like of shape (n_support, ...), sequence of images or dataset
+            A few labelled samples of each new class, in any form ``fit``
+            takes.
+        y_support : array-like of shape (n_support,) or None, default=None
+            Their labels, of any type; None when ``X_support`` is a dataset of
+            ``(image, label)`` pairs.
 
         Returns
         -------
@@ -448,6 +453,9 @@ class BaseEpisodicClassifier(EpisodicTraining, BaseTorchClassifier):
         check_is_fitted(self)
         # what adapting reads (n_adapt_steps, inner_lr, ...) may have been set since fit
         self._validate_params()
+        X_support, y_support = self._unpack_dataset(X_support, y_support)
+        if y_support is None:
+            raise ValueError("adapt needs the labels y_support of the support samples.")
         X_support = self._validate_X(X_support, reset=False)
         y_support = column_or_1d(y_support, warn=True)
         if len(y_support) != X_support.shape[0]:

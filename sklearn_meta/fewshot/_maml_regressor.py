@@ -15,7 +15,7 @@ from torch import nn
 
 from .._base import fit_guard
 from .._devices import module_lock
-from .._inputs import encode_groups
+from .._inputs import encode_groups, rows_of
 from .._regressor import BaseTorchRegressor
 from .._sklearn import fit_context
 from .._training import data_key
@@ -358,24 +358,27 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
 
     @fit_guard(partial=False)
     @fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, groups=None):
+    def fit(self, X, y=None, groups=None):
         """Meta-train on the tasks of ``(X, y)`` named by ``groups``, then adapt to all of it.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, [C,] H, W)
             Training inputs.
-        y : array-like of shape (n_samples,)
-            Real-valued targets.
+        y : array-like of shape (n_samples,) or None, default=None
+            Real-valued targets; None when ``X`` is a dataset of ``(image,
+            target, group)`` items.
         groups : array-like of shape (n_samples,), default=None
-            The task of each row. None takes all rows as one task (with a
-            warning).
+            The task of each row (a dataset ``X`` gives them). None takes all
+            rows as one task (with a warning).
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
+        X, y, task = self._unpack_dataset(X, y, n_extra=1)
+        groups = task if groups is None else groups
         X, y = self._validate_X_y(X, y)
         y = self._encode_y(y)
         codes, names = self._groups(groups, len(y))
@@ -391,7 +394,7 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
                 rows = torch.from_numpy(np.flatnonzero(train[codes])).to(self.device_)
                 # re-encode the training groups to 0..k-1, as the sampler wants
                 recode = torch.from_numpy(np.cumsum(train) - 1).to(self.device_)
-                data = TaskData(X_t[rows], y_t[rows])
+                data = TaskData(rows_of(X_t, rows), y_t[rows])
                 tasks, train_names = recode[g_t[rows]], names[train]
         n_train = len(tasks)
         self._meta_train(
@@ -445,7 +448,7 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
             tasks.append((local[: self.n_shot], local[self.n_shot :]))
             start += len(members)
         rows = torch.from_numpy(np.concatenate(rows)).to(self.device_)
-        X_val, y_val = X_t[rows], y_t[rows]
+        X_val, y_val = rows_of(X_t, rows), y_t[rows]
 
         def validate():
             preds = self._adapted_predictions(X_val, y_val, tasks)
@@ -467,7 +470,7 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
 
     @fit_guard(partial=True)
     @fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, groups=None):
+    def partial_fit(self, X, y=None, groups=None):
         """Meta-train further on ``(X, y)``, building the model on the first call.
 
         One call runs ``ceil(n_samples / (n_shot + n_query))`` meta-updates,
@@ -477,10 +480,12 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
         ----------
         X : array-like of shape (n_samples, ...)
             Training inputs.
-        y : array-like of shape (n_samples,)
-            Real-valued targets.
+        y : array-like of shape (n_samples,) or None, default=None
+            Real-valued targets; None when ``X`` is a dataset of ``(image,
+            target, group)`` items.
         groups : array-like of shape (n_samples,), default=None
-            The task of each row. None takes all rows as one task.
+            The task of each row (a dataset ``X`` gives them). None takes all
+            rows as one task.
 
         Returns
         -------
@@ -488,6 +493,8 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
             The updated estimator.
         """
         first = not self.__sklearn_is_fitted__()
+        X, y, task = self._unpack_dataset(X, y, n_extra=1)
+        groups = task if groups is None else groups
         X, y = self._validate_X_y(X, y, reset=first)
         y = self._encode_y(y)
         codes, names = self._groups(groups, len(y))
@@ -554,7 +561,7 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
             low, high = min(low, self._target_range[0]), max(high, self._target_range[1])
         self._target_range = (low, high)
 
-    def adapt(self, X, y):
+    def adapt(self, X, y=None):
         """A new estimator fitted to one new task from a few of its rows.
 
         The initialisation takes ``n_adapt_steps`` gradient steps on ``(X,
@@ -563,10 +570,11 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
 
         Parameters
         ----------
-        X : array-like of shape (n_support, ...)
+        X : array-like of shape (n_support, ...), sequence of images or dataset
             A few inputs of the new task.
-        y : array-like of shape (n_support,)
-            Their targets.
+        y : array-like of shape (n_support,) or None, default=None
+            Their targets; None when ``X`` is a dataset of ``(image, target)``
+            pairs.
 
         Returns
         -------
@@ -575,6 +583,9 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
         """
         check_is_fitted(self)
         self._validate_params()  # n_adapt_steps, inner_lr may have been set since fit
+        X, y = self._unpack_dataset(X, y)
+        if y is None:
+            raise ValueError("adapt needs the targets y of the new task's rows.")
         X = self._validate_X(X, reset=False)
         y = self._encode_y(y)
         if len(y) != X.shape[0]:

@@ -14,6 +14,7 @@ from torch import nn
 
 from .._base import fit_guard
 from .._classifier import BaseTorchClassifier
+from .._inputs import batch_to
 from .._sklearn import HasMethods, Interval, StrOptions, fit_context
 from .._training import data_key
 from ..backbones import build_backbone
@@ -355,15 +356,17 @@ class DomainAdaptedClassifier(MinibatchEstimator, BaseTorchClassifier):
     # ---------------------------------------------------------------- fitting
     @fit_guard(partial=False)
     @fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_domain=None):
+    def fit(self, X, y=None, sample_domain=None):
         """Fit on labelled source rows and unlabelled (``y == -1``) target rows.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, [C,] H, W)
             Source and target rows together.
-        y : array-like of shape (n_samples,)
-            Class labels of the source rows, ``-1`` for unlabelled target rows.
+        y : array-like of shape (n_samples,) or None, default=None
+            Class labels of the source rows, ``-1`` for unlabelled target rows;
+            None when ``X`` is a dataset of ``(image, label)`` pairs (label
+            -1 for a target image).
         sample_domain : array-like of shape (n_samples,), default=None
             Domain of each row: positive ints for source domains, negative
             ints for target domains (target rows may then be labelled).
@@ -395,15 +398,16 @@ class DomainAdaptedClassifier(MinibatchEstimator, BaseTorchClassifier):
 
     @fit_guard(partial=True)
     @fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None, sample_domain=None):
+    def partial_fit(self, X, y=None, classes=None, sample_domain=None):
         """Run one more epoch on ``(X, y)``, building the model on the first call.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, ...)
             Source and target rows.
-        y : array-like of shape (n_samples,)
-            Labels within ``classes``, ``-1`` for unlabelled target rows.
+        y : array-like of shape (n_samples,) or None, default=None
+            Labels within ``classes``, ``-1`` for unlabelled target rows; None
+            when ``X`` is a dataset of ``(image, label)`` pairs.
         classes : array-like of shape (n_classes,), default=None
             Every label the model will predict (not -1). Required on the
             first call.
@@ -516,7 +520,7 @@ class DomainAdaptedClassifier(MinibatchEstimator, BaseTorchClassifier):
             if adapt:
                 pos = torch.arange(start, stop, device=data_dev) % n_t
                 idx = torch.cat([idx, perm_t[pos]])
-            xb = X_t[idx].to(dev, non_blocking=True)
+            xb = batch_to(X_t, idx, dev)
             yb = y_t[idx].to(dev, non_blocking=True)
             f = module.features(xb)
             logits = module.head(f)

@@ -11,6 +11,7 @@ from torch import nn
 
 from .._base import fit_guard
 from .._classifier import BaseTorchClassifier
+from .._inputs import batch_to
 from .._sklearn import HasMethods, Interval, StrOptions, fit_context
 from .._training import data_key
 from ..backbones import build_backbone, module_blocks
@@ -263,7 +264,7 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
     # ---------------------------------------------------------------- fitting
     @fit_guard(partial=False)
     @fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y=None):
         """Fit the head (and the unfrozen backbone) for ``max_epochs`` epochs.
 
         With early stopping (``early_stopping=True``, or ``"auto"`` on more
@@ -277,8 +278,9 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
         X : array-like of shape (n_samples, n_features) or (n_samples, [C,] H, W)
             Training samples: rows (images flattened with ``input_shape``) or
             image arrays.
-        y : array-like of shape (n_samples,)
-            Class labels of any type scikit-learn accepts.
+        y : array-like of shape (n_samples,) or None, default=None
+            Class labels of any type scikit-learn accepts; None when ``X`` is
+            a dataset of ``(image, label)`` pairs.
 
         Returns
         -------
@@ -299,7 +301,7 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
 
     @fit_guard(partial=True)
     @fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y=None, classes=None):
         """Run one more epoch on ``(X, y)``, building the model on the first call.
 
         Early stopping does not apply to ``partial_fit``.
@@ -308,8 +310,9 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
         ----------
         X : array-like of shape (n_samples, ...)
             Training samples.
-        y : array-like of shape (n_samples,)
-            Class labels, all within ``classes``.
+        y : array-like of shape (n_samples,) or None, default=None
+            Class labels, all within ``classes``; None when ``X`` is a dataset
+            of ``(image, label)`` pairs.
         classes : array-like of shape (n_classes,), default=None
             Every label ``y`` may hold in any call. Required on the first call,
             ignored (but checked) afterwards.
@@ -392,7 +395,7 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
         def step(perm, b, epoch):
             start, stop = bounds[b]
             idx = perm[start:stop]
-            xb = X_t[idx].to(dev, non_blocking=True)
+            xb = batch_to(X_t, idx, dev)
             yb = y_t[idx].to(dev, non_blocking=True)
             logits = module(xb)
             loss = F.cross_entropy(logits, yb)

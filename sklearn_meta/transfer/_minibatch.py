@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 from torch import nn
 
+from .._inputs import batch_to
 from .._training import MinibatchRunner
 from ..backbones import has_batch_norm
 
@@ -135,7 +136,7 @@ def _validate(module, X_t, y_t, device, chunk):
     correct = torch.zeros((), device=device, dtype=torch.long)
     with torch.inference_mode():
         for start in range(0, X_t.shape[0], chunk):
-            xb = X_t[start : start + chunk].to(device, non_blocking=True)
+            xb = batch_to(X_t, slice(start, start + chunk), device)
             yb = y_t[start : start + chunk].to(device, non_blocking=True)
             logits = module(xb)
             total += F.cross_entropy(logits, yb, reduction="sum").double()

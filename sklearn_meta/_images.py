@@ -1,0 +1,380 @@
+"""Images as users have them: files, PIL images, arrays of many sizes, datasets.
+
+What counts as images is a 1-D sequence (list, tuple, 1-D numpy array of
+``str`` / object, pandas Series) whose elements are all file paths (``str``
+or ``os.PathLike``), all PIL images, or all arrays / tensors of two or more
+dimensions; or a :class:`torch.utils.data.Dataset` yielding ``(image,
+label)`` pairs. Everything else is rows or N-D arrays, as before.
+
+:func:`decode_images` turns such a sequence into one channels-first array
+``(n, C, H, W)``, one rule for every source, so that the same pictures as
+paths, PIL images or uint8 arrays give the same array:
+
+* pixel scale: files, PIL images and uint8 arrays keep their 0-255 values
+  as uint8 (the estimators read them as floats in [0, 1], torchvision's
+  convention, a batch at a time); 16-bit images become floats in [0, 1];
+  float arrays are taken as given;
+* channels: three where the fit's images hold colour (or the network
+  needs three), else one; an alpha channel is dropped; grey becomes
+  colour by repetition, colour becomes grey by ITU-R 601-2 luma (PIL's
+  weights);
+* size: resized to ``image_size`` with antialiasing when one is given,
+  otherwise all images must share a size.
+"""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral
+
+import numpy as np
+import torch
+
+__all__ = [
+    "check_image_size",
+    "dataset_arrays",
+    "decode_images",
+    "image_sequence_kind",
+    "is_dataset",
+    "resize_batch",
+]
+
+#: ITU-R 601-2 luma weights, as PIL's convert("L") uses them (in 1/1000)
+_LUMA = (299, 587, 114)
+
+#: PIL modes read as one grey channel; 16- and 32-bit modes become floats
+_GREY_MODES = {"1", "L", "LA", "La"}
+_WIDE_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
+
+
+def _is_pil(item):
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - PIL comes with torchvision
+        return False
+    return isinstance(item, Image.Image)
+
+
+def _item_kind(item):
+    if isinstance(item, (str, os.PathLike)):
+        return "path"
+    if _is_pil(item):
+        return "PIL image"
+    if isinstance(item, (np.ndarray, torch.Tensor)) and item.ndim >= 2:
+        return "array"
+    return None
+
+
+def is_dataset(X):
+    """Whether ``X`` is a torch map-style dataset (and not an array or tensor)."""
+    return isinstance(X, torch.utils.data.Dataset) and not isinstance(X, torch.Tensor)
+
+
+def image_sequence_kind(X):
+    """``"path"``, ``"PIL image"`` or ``"array"`` when ``X`` is a 1-D sequence of images.
+
+    Returns None for anything else (rows, N-D arrays, an empty sequence),
+    which keeps scikit-learn's own checks of ``X``.
+
+    Raises
+    ------
+    ValueError
+        When ``X`` mixes images of different kinds, or images and other values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_meta._images import image_sequence_kind
+    >>> image_sequence_kind(["a.png", "b.jpg"])
+    'path'
+    >>> image_sequence_kind([np.zeros((8, 8)), np.zeros((9, 9))])
+    'array'
+    >>> image_sequence_kind([[0.0, 1.0], [2.0, 3.0]]) is None
+    True
+    """
+    if hasattr(X, "to_numpy") and getattr(X, "ndim", None) == 1:  # a pandas Series
+        X = X.to_numpy()
+    if isinstance(X, np.ndarray):
+        if X.ndim != 1 or X.dtype.kind not in "OUS":
+            return None
+    elif not isinstance(X, (list, tuple)):
+        return None
+    if len(X) == 0:
+        return None
+    kinds = {}
+    for i, item in enumerate(X):
+        kinds.setdefault(_item_kind(item), i)
+    images = [k for k in kinds if k is not None]
+    if not images:
+        return None
+    if len(kinds) > 1:
+        (a, i), (b, j) = sorted(kinds.items(), key=lambda kv: kv[1])[:2]
+        a, b = a or f"a {type(X[i]).__name__}", b or f"a {type(X[j]).__name__}"
+        raise ValueError(
+            f"X mixes kinds of samples: X[{i}] is {_article(a)} and X[{j}] is "
+            f"{_article(b)}. Pass images of one kind: all file paths, all PIL images, or "
+            "all arrays of two or more dimensions."
+        )
+    return images[0]
+
+
+def _article(kind):
+    return kind if kind.startswith("a ") else f"a {kind}" if kind != "array" else "an array"
+
+
+def check_image_size(image_size):
+    """``(H, W)`` from ``image_size`` (an int or a pair of positive ints), or None."""
+    if image_size is None:
+        return None
+    if isinstance(image_size, Integral) and not isinstance(image_size, bool):
+        size = (int(image_size),) * 2
+    else:
+        try:
+            size = tuple(int(s) for s in image_size)
+        except (TypeError, ValueError):
+            size = ()
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(
+            f"image_size must be a positive int or a pair (H, W) of positive ints; got "
+            f"{image_size!r}."
+        )
+    return size
+
+
+# ----------------------------------------------------------------- decoding
+def _open(path, index):
+    from PIL import Image, UnidentifiedImageError
+
+    name = os.fspath(path)
+    if not os.path.exists(name):
+        raise ValueError(f"X[{index}]: there is no file at {name!r}.")
+    if os.path.isdir(name):
+        raise ValueError(
+            f"X[{index}]: {name!r} is a folder, not an image file. Pass the files; for a "
+            "folder of class folders, use torchvision's ImageFolder and "
+            "sklearn_meta.datasets.dataset_to_paths."
+        )
+    try:
+        with Image.open(name) as img:
+            img.load()
+            return img.copy() if img.mode != "P" else img.convert("RGBA")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(
+            f"X[{index}]: {name!r} could not be decoded as an image ({type(exc).__name__}: "
+            f"{exc}). Pass PNG, JPEG, BMP, TIFF or WebP files, or remove this one."
+        ) from None
+
+
+def _pil_array(img):
+    """An ``(H, W)`` or ``(H, W, 3)`` array of a PIL image, by the module's rules."""
+    mode = img.mode
+    if mode in _GREY_MODES:
+        return np.asarray(img.convert("L"))
+    if mode in _WIDE_MODES:
+        return np.asarray(img, dtype=np.float32) / np.float32(65535.0)
+    if mode == "F":
+        return np.asarray(img, dtype=np.float32)
+    return np.asarray(img.convert("RGB"))
+
+
+def _channels_first(arr, *, tensor):
+    """``(C, H, W)`` of a 2-D or 3-D image of 1 to 4 channels.
+
+    numpy images are read as ``(H, W, C)``, as PIL and imageio give them,
+    and tensors as ``(C, H, W)``, as torchvision gives them, each unless
+    only the other axis can hold channels.
+    """
+    if arr.ndim == 2:
+        return arr[None]
+    first, last = arr.ndim == 3 and arr.shape[0] <= 4, arr.ndim == 3 and arr.shape[-1] <= 4
+    if not (first or last):
+        raise ValueError(
+            "an image array must be (H, W), (H, W, C) or (C, H, W) with 1 to 4 channels; "
+            f"got shape {arr.shape}"
+        )
+    if last and not (tensor and first):
+        arr = np.moveaxis(arr, -1, 0)
+    return arr
+
+
+def _scaled(arr):
+    """uint8 stays; 16-bit becomes [0, 1]; bool and other numbers become float32."""
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.uint16:
+        return arr.astype(np.float32) / np.float32(65535.0)
+    return arr.astype(np.float32)
+
+
+def _as_chw(item, kind, index):
+    if kind == "path":
+        arr = _pil_array(_open(item, index))
+    elif kind == "PIL image":
+        arr = _pil_array(item)
+    else:
+        arr = item.detach().cpu().numpy() if isinstance(item, torch.Tensor) else np.asarray(item)
+        if arr.dtype.kind not in "biuf":
+            raise ValueError(f"X[{index}] is an array of dtype {arr.dtype}; images need numbers.")
+    try:
+        arr = _channels_first(_scaled(arr), tensor=isinstance(item, torch.Tensor))
+    except ValueError as exc:
+        raise ValueError(f"X[{index}]: {exc}.") from None
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise ValueError(f"X[{index}] holds NaN or infinite values.")
+    if arr.shape[0] in (2, 4):  # grey or colour with alpha: the alpha goes
+        arr = arr[:-1]
+    return np.ascontiguousarray(arr)
+
+
+def _to_channels(arr, channels):
+    if arr.shape[0] == channels:
+        return arr
+    if channels == 3:
+        return np.repeat(arr, 3, axis=0)
+    w = np.asarray(_LUMA, dtype=np.float32)[:, None, None]
+    if arr.dtype == np.uint8:
+        grey = (arr.astype(np.uint32) * w.astype(np.uint32)).sum(0) + 500
+        return (grey // 1000).astype(np.uint8)[None]
+    return (arr * (w / 1000)).sum(0, dtype=np.float32)[None]
+
+
+def resize_batch(images, size):
+    """Resize ``(n, C, H, W)`` images to ``size`` ``(H, W)`` with antialiasing.
+
+    uint8 stays uint8 (rounded), floats stay float32; bilinear, as
+    torchvision's ``Resize`` with ``antialias=True``.
+    """
+    from torchvision.transforms.v2 import functional as TF
+
+    images = np.asarray(images)
+    if tuple(images.shape[-2:]) == tuple(size):
+        return images
+    out = np.empty((images.shape[0], images.shape[1], *size), dtype=images.dtype)
+    for start in range(0, images.shape[0], 256):
+        chunk = torch.from_numpy(np.ascontiguousarray(images[start : start + 256]))
+        out[start : start + 256] = TF.resize(chunk, list(size), antialias=True).numpy()
+    return out
+
+
+def _resize_one(arr, size, geometry):
+    if size is not None:
+        return resize_batch(arr[None], size)[0]
+    if geometry is not None:
+        return np.ascontiguousarray(geometry(torch.from_numpy(arr)).numpy())
+    return arr
+
+
+def decode_images(X, kind, *, channels=None, size=None, geometry=None, min_channels=1):
+    """Decode a sequence of images into one ``(n, C, H, W)`` array.
+
+    Parameters
+    ----------
+    X : sequence
+        Images of one ``kind`` (see :func:`image_sequence_kind`).
+    kind : {"path", "PIL image", "array"}
+    channels : {1, 3} or None, default=None
+        The channels to convert to (a fitted model's); None decides them:
+        three when any image holds colour or ``min_channels`` is 3, else one.
+    size : (int, int) or None, default=None
+        Resize every image to ``(H, W)`` with antialiasing.
+    geometry : callable or None, default=None
+        Applied to each ``(C, H, W)`` tensor when ``size`` is None (a
+        pretrained network's own resize and crop).
+    min_channels : {1, 3}, default=1
+        3 when the network needs colour images.
+
+    Returns
+    -------
+    images : ndarray of shape (n, C, H, W)
+        uint8 when every image was 8-bit, else float32 (8-bit images then
+        scaled to [0, 1]).
+
+    Raises
+    ------
+    ValueError
+        Naming the first file or item that cannot be read, or ``image_size``
+        when the images differ in size and nothing resizes them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_meta._images import decode_images
+    >>> imgs = [np.zeros((8, 8), np.uint8), np.zeros((6, 10, 3), np.uint8)]
+    >>> decode_images(imgs, "array", size=(4, 4)).shape
+    (2, 3, 4, 4)
+    """
+    arrays = [_as_chw(item, kind, i) for i, item in enumerate(X)]
+    if channels is None:
+        colour = min_channels == 3 or any(a.shape[0] == 3 for a in arrays)
+        channels = 3 if colour else 1
+    arrays = [_resize_one(_to_channels(a, channels), size, geometry) for a in arrays]
+    sizes = {}
+    for i, a in enumerate(arrays):
+        sizes.setdefault(a.shape[1:], i)
+    if len(sizes) > 1:
+        shown = ", ".join(f"{h}x{w} (X[{i}])" for (h, w), i in list(sizes.items())[:3])
+        raise ValueError(
+            f"The images of X differ in size: {shown}{', ...' if len(sizes) > 3 else ''}. "
+            "Pass image_size=(H, W) (or an int) to resize them all, with antialiasing, the "
+            "same way in training and prediction."
+        )
+    if all(a.dtype == np.uint8 for a in arrays):
+        return np.stack(arrays)
+    return np.stack(
+        [a.astype(np.float32) / np.float32(255.0) if a.dtype == np.uint8 else a for a in arrays]
+    )
+
+
+def dataset_arrays(dataset, n_extra=0):
+    """The images and labels of a dataset of ``(image, label[, extra...])`` items.
+
+    With ``n_extra=None`` only the images are read (prediction): an item may
+    be an image or a tuple that starts with one.
+
+    Returns
+    -------
+    images : list
+        The images, as the dataset yields them (PIL images or tensors).
+    columns : list of ndarray
+        The labels, then each extra column (a task for ``MAMLRegressor``).
+        An ``ImageFolder``'s class indices become its class names (``-1``,
+        the mark of unlabelled rows, stays).
+    """
+    try:
+        n = len(dataset)
+    except TypeError:
+        raise ValueError(
+            f"X is a {type(dataset).__name__} without a length; pass a map-style dataset "
+            "(one with __len__ and __getitem__), such as torchvision's ImageFolder."
+        ) from None
+    if n == 0:
+        raise ValueError(f"X is an empty {type(dataset).__name__}: it holds no image.")
+    images, columns = [], [[] for _ in range(1 + (n_extra or 0))]
+    for i in range(n):
+        item = dataset[i]
+        if n_extra is None:
+            images.append(item[0] if isinstance(item, (tuple, list)) else item)
+            continue
+        if not isinstance(item, (tuple, list)) or len(item) != 2 + n_extra:
+            want = "(image, label)" if n_extra == 0 else "(image, target, group)"
+            raise ValueError(
+                f"X is a dataset whose items must be {want}; item {i} is "
+                f"{type(item).__name__}{f' of length {len(item)}' if hasattr(item, '__len__') else ''}."
+            )
+        images.append(item[0])
+        for col, value in zip(columns, item[1:]):
+            col.append(value.item() if isinstance(value, torch.Tensor) else value)
+    if n_extra is None:
+        return images, []
+    columns = [np.asarray(c) for c in columns]
+    names = getattr(dataset, "classes", None)
+    labels = columns[0]
+    if names is not None and n_extra == 0 and labels.dtype.kind in "iu":
+        names = np.asarray(list(names))
+        if labels.size and labels.max() < len(names):
+            named = np.empty(len(labels), dtype=object)
+            known = labels >= 0
+            named[known] = names[labels[known]]
+            named[~known] = -1
+            columns[0] = named.astype(names.dtype) if known.all() else named
+    return images, columns
