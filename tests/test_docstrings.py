@@ -36,6 +36,7 @@ PUBLIC = [
     datasets.load_omniglot_oneshot_runs,
     datasets.load_mini_imagenet,
     datasets.make_sinusoids,
+    datasets.dataset_to_paths,
     plotting.TrainingCurveDisplay,
     plotting.EmbeddingDisplay,
     plotting.ShotCurveDisplay,

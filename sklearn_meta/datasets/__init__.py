@@ -8,6 +8,9 @@ for where they are looked for).
 mini-ImageNet cannot ship (ImageNet's terms); :func:`load_mini_imagenet` reads
 the user's own copy and ships only the class split. :func:`make_sinusoids`
 generates the sinusoid regression tasks of the MAML paper.
+:func:`dataset_to_paths` turns a dataset that lists its image files (a
+torchvision ``ImageFolder``) into ``(paths, labels)`` arrays that
+cross-validation can index.
 """
 
 # The file names and folders the loaders look for, importable from here as
@@ -18,6 +21,7 @@ from ._digits import load_mnist, load_usps, make_digits_shift
 from ._home import DATA_HOME_ENV as DATA_HOME_ENV
 from ._home import DEFAULT_DATA_HOME as DEFAULT_DATA_HOME
 from ._home import get_data_home
+from ._image_datasets import dataset_to_paths
 from ._mini_imagenet import MINI_IMAGENET_DIR as MINI_IMAGENET_DIR
 from ._mini_imagenet import load_mini_imagenet
 from ._omniglot import OMNIGLOT_FILE as OMNIGLOT_FILE
@@ -33,5 +37,6 @@ __all__ = [  # noqa: RUF022 - the order of the API reference
     "load_omniglot_oneshot_runs",
     "load_mini_imagenet",
     "make_sinusoids",
+    "dataset_to_paths",
     "get_data_home",
 ]

@@ -110,18 +110,28 @@ def _check_image_dtype(dtype):
 def _describe(
     split, n_images, present, n_split, image_size, dtype, source, missing, n_resized
 ):
-    if dtype == np.uint8:
-        values = "uint8 values 0..255"
+    """The DESCR text; ``image_size=None`` describes paths (nothing decoded)."""
+    if image_size is None:
+        what = (
+            "the paths of the image files, not decoded (data and filenames: "
+            "the same paths)"
+        )
     else:
-        values = f"{dtype.name} values in [0, 1] (uint8 / 255)"
+        if dtype == np.uint8:
+            values = "uint8 values 0..255"
+        else:
+            values = f"{dtype.name} values in [0, 1] (uint8 / 255)"
+        what = (
+            f"RGB, {image_size}x{image_size} pixels, channels first "
+            f"(images: (n, 3, {image_size}, {image_size}); data: the same pixels "
+            f"flattened), {values}"
+        )
     lines = [
         "mini-ImageNet (Vinyals et al., 2016), class split of Ravi & Larochelle (2017)",
         "",
         (
             f"Split {split!r}: {n_images} images of {len(present)} of its {n_split} "
-            f"classes, RGB, {image_size}x{image_size} pixels, channels first "
-            f"(images: (n, 3, {image_size}, {image_size}); data: the same pixels "
-            f"flattened), {values}."
+            f"classes, {what}."
         ),
         f"Source: {source}",
     ]
@@ -165,6 +175,7 @@ def load_mini_imagenet(
     image_size=84,
     return_X_y=False,
     dtype=np.uint8,
+    return_paths=False,
 ):
     """Load the classes of one mini-ImageNet split from your own copy.
 
@@ -195,6 +206,14 @@ def load_mini_imagenet(
     dtype : {np.uint8, np.float32, np.float64, ...}, default=np.uint8
         Pixel type. ``np.uint8`` keeps the values 0..255 (smallest: the train
         split takes 0.8 GB); a floating dtype scales them to [0, 1].
+    return_paths : bool, default=False
+        If True, decode nothing: ``data`` holds the paths of the image files
+        (as ``filenames`` does) and there is no ``images``; ``image_size``
+        and ``dtype`` are then not used. This takes no memory for pixels and
+        no time to decode; give the paths to an estimator, which reads the
+        files itself, or to your own loader. Only copies made of image files
+        (layouts 2 and 3 of the Notes) have paths: a cache pickle holds
+        decoded arrays, and raises a ValueError with ``return_paths=True``.
 
     Returns
     -------
@@ -203,9 +222,12 @@ def load_mini_imagenet(
 
         data : ndarray of shape (n_samples, 3 * image_size ** 2)
             The images flattened (a view of ``images``), for estimators given
-            ``input_shape=(3, image_size, image_size)``.
+            ``input_shape=(3, image_size, image_size)``. With
+            ``return_paths=True``, an array of shape (n_samples,) of str: the
+            paths of the image files.
         images : ndarray of shape (n_samples, 3, image_size, image_size)
-            RGB images, channels first, of type ``dtype``.
+            RGB images, channels first, of type ``dtype``. Absent with
+            ``return_paths=True``.
         target : ndarray of shape (n_samples,), int64
             Class ids ``0 .. n_classes - 1``, in the order of
             ``target_names``; the images of a class are contiguous.
@@ -229,7 +251,8 @@ def load_mini_imagenet(
         layouts are read), it holds no class of ``split``, or a CSV lists
         images that are absent.
     ValueError
-        If an argument is invalid, or a pickle is not a mini-ImageNet cache.
+        If an argument is invalid, a pickle is not a mini-ImageNet cache, or
+        ``return_paths=True`` and the copy found is a cache pickle.
 
     Warns
     -----
@@ -296,10 +319,19 @@ def load_mini_imagenet(
     >>> X, y = load_mini_imagenet(split="test", return_X_y=True)  # doctest: +SKIP
     >>> X.shape  # doctest: +SKIP
     (12000, 21168)
+
+    The file paths of a copy made of image files, nothing decoded:
+
+    >>> paths, y = load_mini_imagenet(
+    ...     "~/data/mini_imagenet", split="test", return_paths=True, return_X_y=True
+    ... )  # doctest: +SKIP
+    >>> paths[0]  # doctest: +SKIP
+    '/home/me/data/mini_imagenet/images/n0193011200000005.jpg'
     """
     check_choice("split", split, MINI_SPLITS)
     image_size = check_int("image_size", image_size, 1)
     check_bool("return_X_y", return_X_y)
+    check_bool("return_paths", return_paths)
     dtype = _check_image_dtype(dtype)
     wnids = mini_imagenet_split()[split]
 
@@ -310,6 +342,14 @@ def load_mini_imagenet(
     kind, where = locate_copy(roots, split, wnids)
     if kind is None:
         raise _not_found(split, roots, searched_default=path is None)
+    if kind == "pickle" and return_paths:
+        raise ValueError(
+            f"return_paths=True needs a copy made of image files, but the copy "
+            f"found is the cache pickle {where}, which holds decoded arrays and "
+            "no files. Load it without return_paths (the uint8 arrays take 0.8 GB "
+            "for the train split), or point path=... at a folder of image files "
+            "(see the layouts in the docstring's Notes)."
+        )
     if kind == "pickle":
         rows, class_rows = read_mini_pickle(where)
         present = [wnid for wnid in wnids if len(class_rows.get(wnid, ()))]
@@ -323,7 +363,14 @@ def load_mini_imagenet(
     else:
         root, files = where
         present = [wnid for wnid in wnids if files[wnid]]
-        images, filenames, counts, n_resized = file_images(files, present, image_size)
+        if return_paths:
+            filenames = np.array([str(p) for wnid in present for p in files[wnid]])
+            counts = [len(files[wnid]) for wnid in present]
+            images, n_resized = None, 0
+        else:
+            images, filenames, counts, n_resized = file_images(
+                files, present, image_size
+            )
         source = f"image files under {root}."
 
     missing = [wnid for wnid in wnids if wnid not in present]
@@ -337,29 +384,34 @@ def load_mini_imagenet(
             stacklevel=2,
         )
     target = np.repeat(np.arange(len(present), dtype=np.int64), counts)
-    if dtype != np.uint8:
-        images = images.astype(dtype)
-        images /= dtype.type(255)
-    data = images.reshape(len(images), -1)
+    if return_paths:
+        data = filenames.copy()
+    else:
+        if dtype != np.uint8:
+            images = images.astype(dtype)
+            images /= dtype.type(255)
+        data = images.reshape(len(images), -1)
     if return_X_y:
         return data, target
     descr = _describe(
         split,
-        len(images),
+        len(target),
         present,
         len(wnids),
-        image_size,
+        None if return_paths else image_size,
         dtype,
         source,
         missing,
         n_resized,
     )
-    return Bunch(
+    bunch = Bunch(
         data=data,
-        images=images,
         target=target,
         target_names=np.array(present, dtype=str),
         filenames=filenames,
         missing_classes=np.array(missing, dtype=str),
         DESCR=descr,
     )
+    if not return_paths:
+        bunch.images = images
+    return bunch

@@ -12,6 +12,7 @@ from ._home import (
     read_shipped_npz,
 )
 from ._omniglot_build import OMNIGLOT_FILE, SIDE, build_omniglot_npz
+from ._omniglot_files import omniglot_paths
 from ._validation import check_bool, check_choice
 
 ONESHOT_FILE = "omniglot_oneshot_runs.npz"
@@ -182,19 +183,40 @@ def _rotate(images_u8, target, alphabet, drawer, target_names):
 
 
 def _describe(
-    subset, split, resize, rotations, n_samples, n_classes, source, excluded=None
+    subset,
+    split,
+    resize,
+    rotations,
+    n_samples,
+    n_classes,
+    source,
+    excluded=None,
+    folders=None,
 ):
+    """The DESCR text; ``folders`` (the image-set folders) describes paths."""
     what = f"subset={subset!r}"
     if split is not None:
         what += f", split={split!r}"
+    if folders is None:
+        selection = f"Selection: {what}, resize={resize!r}, rotations={rotations}."
+        content = (
+            f"{n_samples} images of 28x28 pixels in {n_classes} classes; pixel "
+            "values are float32 in [0, 1] with ink = 1 (paper = 0)."
+        )
+    else:
+        selection = f"Selection: {what}, return_paths=True."
+        content = (
+            f"The paths of {n_samples} original PNG files in {n_classes} classes, "
+            f"under {' and '.join(str(f) for f in folders)}: 105x105 binary "
+            "images (PIL mode '1') with black ink on white paper, the opposite "
+            "polarity of the arrays (decode with 255 - grey to get ink = 255). "
+            "Rows and targets are those of the arrays."
+        )
     lines = [
         "Omniglot handwritten characters (Lake, Salakhutdinov & Tenenbaum, 2015)",
         "",
-        f"Selection: {what}, resize={resize!r}, rotations={rotations}.",
-        (
-            f"{n_samples} images of 28x28 pixels in {n_classes} classes; pixel "
-            "values are float32 in [0, 1] with ink = 1 (paper = 0)."
-        ),
+        selection,
+        content,
         "",
         f"Source: {source}",
         (
@@ -242,8 +264,10 @@ def load_omniglot(
     disjoint_from=None,
     data_home=None,
     download=False,
+    return_paths=False,
+    extract_to=None,
 ):
-    """Load Omniglot handwritten characters as 28x28 images.
+    """Load Omniglot handwritten characters as 28x28 images, or their files.
 
     Omniglot (Lake et al., 2015) has 1623 handwritten characters from 50
     alphabets, each drawn by 20 people. It is the standard few-shot
@@ -299,12 +323,27 @@ def load_omniglot(
         ``"small1"`` holds too. Works with every ``subset``.
     data_home : str or path-like, default=None
         Folder holding ``omniglot.npz``, searched first. Only used for the
-        full-set subsets.
+        full-set subsets, and to find the original files with
+        ``return_paths=True``.
     download : bool, default=False
         If ``omniglot.npz`` is not found, download the official zips with
         :class:`torchvision.datasets.Omniglot` into the first folder of the
         search path, build the 28x28 arrays with the recipe below, and cache
         them there as ``omniglot.npz``. This takes a few minutes once.
+    return_paths : bool, default=False
+        If True, ``data`` holds the paths of the original 105x105 PNG files
+        (as ``filenames`` does) instead of pixels, in the same rows, with the
+        same ``target``, as the arrays; there is no ``images``, and ``resize``
+        is not used. The files are the official image sets,
+        ``images_background_small1`` for ``"small1"`` and so on (see Notes
+        for where they are looked for). Not allowed with ``rotations=True``
+        or ``as_frame=True``.
+    extract_to : str or path-like, default=None
+        With ``return_paths=True``, the folder an official zip found is
+        extracted into (once; later calls find the extracted files there). If
+        None, ``omniglot-py`` in the first folder of the search path
+        (``data_home``, ``SKLEARN_META_DATA``, ``~/sklearn_meta_data``) that
+        can be written.
 
     Returns
     -------
@@ -312,10 +351,14 @@ def load_omniglot(
         Dictionary-like object with the attributes:
 
         data : ndarray of shape (n_samples, 784), float32, or DataFrame
-            Flattened images, values in [0, 1], ink = 1.
+            Flattened images, values in [0, 1], ink = 1. With
+            ``return_paths=True``, an array of shape (n_samples,) of str: the
+            paths of the original PNG files.
         images : ndarray of shape (n_samples, 28, 28), float32
             The same pixels as images (``data`` is a view of it when
-            ``as_frame=False``).
+            ``as_frame=False``). Absent with ``return_paths=True``.
+        filenames : ndarray of shape (n_samples,), str
+            Only with ``return_paths=True``: the same paths as ``data``.
         target : ndarray of shape (n_samples,), int64, or Series
             Class ids ``0 .. n_classes - 1``, numbered in the order in which
             the classes appear in the file (alphabets, then characters, in
@@ -342,10 +385,13 @@ def load_omniglot(
     ------
     FileNotFoundError
         If a full-set subset is asked for, ``omniglot.npz`` is in none of the
-        searched folders and ``download=False``.
+        searched folders and ``download=False``; or ``return_paths=True`` and
+        the original files are found neither extracted nor as the official
+        zip.
     ValueError
-        If an argument is not one of its allowed values, or ``disjoint_from``
-        leaves no image.
+        If an argument is not one of its allowed values, ``disjoint_from``
+        leaves no image, or the original files found do not match the rows
+        of the arrays.
 
     See Also
     --------
@@ -382,6 +428,20 @@ def load_omniglot(
 
     The returned images are float32: ``"all"`` takes about 100 MB, and
     ``"all"`` with rotations about 400 MB.
+
+    **Original files.** With ``return_paths=True`` the official image sets
+    are looked for, as extracted folders (``images_background_small1/`` and
+    so on) and then as the official zips (``images_background_small1.zip``),
+    in ``extract_to``, then in each folder of the search path above, in it
+    and in its ``omniglot-py/`` (where :class:`torchvision.datasets.Omniglot`
+    and ``download=True`` put them) and ``raw/brendenlake_omniglot/``
+    subfolders. A zip is extracted once, its PNG files only, and the files
+    are checked against the rows of the arrays (class and drawer of each).
+    The full-set subsets need ``images_background`` and/or
+    ``images_evaluation``, and ``omniglot.npz`` for the rows. The files are
+    black ink on white; the arrays are their inverted, resized copies, so
+    ``255 - np.asarray(Image.open(path).convert("L"))`` resized to 28x28
+    with LANCZOS gives the ``resize="lanczos"`` pixels exactly.
 
     References
     ----------
@@ -428,6 +488,13 @@ def load_omniglot(
     >>> test = load_omniglot("vinyals", split="test", rotations=True)  # doctest: +SKIP
     >>> len(test.target_names)  # doctest: +SKIP
     1692
+
+    The original PNG files of ``"small1"``, from the official
+    ``images_background_small1.zip`` in ``~/sklearn_meta_data``:
+
+    >>> files = load_omniglot("small1", return_paths=True)  # doctest: +SKIP
+    >>> files.data[0]  # doctest: +SKIP
+    '/home/me/sklearn_meta_data/omniglot-py/images_background_small1/Balinese/character01/0108_01.png'
     """
     check_choice("subset", subset, _SUBSETS)
     check_choice("resize", resize, _RESIZES)
@@ -437,15 +504,28 @@ def load_omniglot(
         ("as_frame", as_frame),
         ("rotations", rotations),
         ("download", download),
+        ("return_paths", return_paths),
     ):
         check_bool(name, value)
     disjoint_from = _check_disjoint_from(disjoint_from)
+    if return_paths and (rotations or as_frame):
+        raise ValueError(
+            "return_paths=True gives the paths of the original files, which "
+            "cannot be rotated or be a DataFrame of pixels; drop "
+            f"{'rotations=True' if rotations else 'as_frame=True'}, or load the "
+            "arrays without return_paths"
+        )
 
     image_key = _IMAGE_KEY[resize]
     arrays, mask, source = _read_subset(subset, split, image_key, data_home, download)
     excluded = None
     if disjoint_from:
         mask, excluded = _leave_out(arrays["alphabet"], mask, disjoint_from, subset)
+    if return_paths:
+        paths, folders = omniglot_paths(subset, arrays, mask, data_home, extract_to)
+        return _paths_bunch(
+            paths, arrays, mask, return_X_y, (subset, split, source, excluded, folders)
+        )
     images_u8 = arrays[image_key][mask]
     alphabet = arrays["alphabet"][mask].astype(str)
     drawer = arrays["drawer"][mask].astype(np.int8)
@@ -497,6 +577,36 @@ def load_omniglot(
     if frame is not None:
         bunch.frame = frame
     return bunch
+
+
+def _paths_bunch(paths, arrays, mask, return_X_y, described):
+    """What ``load_omniglot(..., return_paths=True)`` returns."""
+    subset, split, source, excluded, folders = described
+    target, class_ids = _contiguous_labels(arrays["character"][mask])
+    if return_X_y:
+        return paths, target
+    target_names = arrays["class_names"][class_ids].astype(str)
+    descr = _describe(
+        subset,
+        split,
+        None,
+        False,
+        len(paths),
+        len(target_names),
+        source,
+        excluded,
+        folders,
+    )
+    return Bunch(
+        data=paths,
+        filenames=paths.copy(),
+        target=target,
+        target_names=target_names,
+        alphabet=arrays["alphabet"][mask].astype(str),
+        drawer=arrays["drawer"][mask].astype(np.int8),
+        rotation=np.zeros(target.shape, dtype=np.int16),
+        DESCR=descr,
+    )
 
 
 def _flat(images):

@@ -396,3 +396,66 @@ def test_truncated_pickle(tmp_path):
 def test_bad_arguments(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=re.escape(match)):
         load_mini_imagenet(tmp_path, **kwargs)
+
+
+# --------------------------------------------------------------------------
+# return_paths: the files, nothing decoded
+# --------------------------------------------------------------------------
+FILE_LAYOUTS = sorted(name for name in LAYOUTS if not name.startswith("pickle"))
+
+
+@pytest.mark.parametrize("layout", FILE_LAYOUTS)
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_return_paths_lists_the_files_in_loader_order(tmp_path, layout, split):
+    root = LAYOUTS[layout](tmp_path / "copy")
+    decoded = _load(root, split=split)
+    bunch = _load(root, split=split, return_paths=True)
+    n = len(FAKE_CLASSES[split]) * N_PER_CLASS
+    assert "images" not in bunch
+    assert bunch.data.shape == (n,)
+    assert bunch.data.dtype.kind == "U"
+    assert_array_equal(bunch.data, bunch.filenames)
+    assert_array_equal(bunch.filenames, decoded.filenames)
+    assert_array_equal(bunch.target, decoded.target)
+    assert_array_equal(bunch.target_names, decoded.target_names)
+    assert_array_equal(bunch.missing_classes, decoded.missing_classes)
+    # the files hold the decoded images, row for row
+    reread = np.stack(
+        [np.asarray(Image.open(p).convert("RGB")).transpose(2, 0, 1) for p in bunch.data]
+    )
+    assert_array_equal(reread, decoded.images)
+    assert "not decoded" in bunch.DESCR
+
+
+def test_return_paths_decodes_nothing(tmp_path, monkeypatch):
+    root = _folder_per_class(tmp_path / "copy")
+    # mixed sizes would be resized if decoded; with paths they are listed as they are
+    _save(root / TEST[0] / f"{TEST[0]}_999.png", TEST[0], 0, side=31)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an image was opened")
+
+    monkeypatch.setattr(Image, "open", refuse)
+    paths, y = _load(root, split="test", return_paths=True, return_X_y=True)
+    assert len(paths) == N_PER_CLASS + 1
+    assert paths[-1].endswith(f"{TEST[0]}_999.png")
+    assert_array_equal(y, np.zeros(N_PER_CLASS + 1))
+
+
+@pytest.mark.parametrize("layout", ["pickle", "pickle_validation_name"])
+def test_return_paths_refuses_a_pickle(tmp_path, layout, monkeypatch):
+    root = LAYOUTS[layout](tmp_path / "copy")
+
+    def refuse(path):
+        raise AssertionError("the pickle was read")
+
+    # refused before the (large) pickle is read
+    monkeypatch.setattr("sklearn_meta.datasets._mini_imagenet.read_mini_pickle", refuse)
+    with pytest.raises(ValueError, match="return_paths=True needs a copy made of image files"):
+        load_mini_imagenet(root, split="val", return_paths=True)
+
+
+def test_return_paths_must_be_bool(tmp_path):
+    root = _folder_per_class(tmp_path / "copy")
+    with pytest.raises(ValueError, match="return_paths must be True or False"):
+        load_mini_imagenet(root, return_paths="yes")
