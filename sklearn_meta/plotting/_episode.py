@@ -6,6 +6,7 @@ from numbers import Integral
 import numpy as np
 
 from .._inputs import normalise_input_shape
+from .._images import decode_images, image_sequence_kind
 from .._pipeline import final_step
 from ._common import (
     as_labels,
@@ -21,7 +22,16 @@ __all__ = ["EpisodeDisplay"]
 
 # ----------------------------------------------------------------- images
 def _as_images(X, image_shape, what):
-    """``X`` as images, (n, H, W) or (n, H, W, C), and whether it held ints."""
+    """``X`` as images, (n, H, W) or (n, H, W, C), and whether it held ints.
+
+    Files, PIL images and arrays of several sizes are decoded as the
+    estimators decode them, each resized to the first one's size.
+    """
+    kind = image_sequence_kind(X)
+    if kind is not None:
+        first = decode_images(list(X[:1]), kind)
+        X = decode_images(X, kind, size=first.shape[-2:])
+        image_shape = None
     X = np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X)
     integer = X.dtype.kind in "iub"
     X = X.astype(np.float64)
@@ -479,7 +489,8 @@ class EpisodeDisplay:
         check_length("y_support", y_support, num_rows(X_support), "X_support")
         check_length("y_query", y_query, num_rows(X_query), "X_query")
         y_pred = final.adapt(Xs, y_support).predict(Xq)
-        if image_shape is None and np.ndim(X_support) == 2:
+        if image_shape is None and image_sequence_kind(X_support) is None \
+                and np.ndim(X_support) == 2:
             image_shape = _input_image_shape(
                 final,
                 np.shape(X_support)[1],
