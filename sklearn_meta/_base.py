@@ -123,6 +123,12 @@ class BaseTorchEstimator(
         "verbose": ["verbose"],
     }
 
+    #: what an estimator built on this base without these parameters gets
+    #: (docs/developing.md): images at their own size, no augmentation
+    image_size = None
+    preprocess = "auto"
+    augment = None
+
     #: attributes holding torch modules or optimisers: pickled as state dicts
     _torch_attributes = ("module_", "optimizer_")
 
