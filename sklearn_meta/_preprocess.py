@@ -483,11 +483,15 @@ def resolve_preprocess(preprocess, backbone, weights, image_size):
     >>> resolve_preprocess("auto", "resnet18", "IMAGENET1K_V1", 64).geometry is None
     True
     """
-    if preprocess is None:
-        return Preprocessing()
-    if not isinstance(preprocess, str):
-        return _from_user(preprocess)
-    if hasattr(backbone, "get_feature_extractor") and not isinstance(backbone, nn.Module):
+    fitted = hasattr(backbone, "get_feature_extractor") and not isinstance(backbone, nn.Module)
+    if preprocess is None or not isinstance(preprocess, str):
+        result = Preprocessing() if preprocess is None else _from_user(preprocess)
+        if fitted:
+            # its layer is taken out, but its network still takes the channels it took
+            inner = getattr(backbone, "_preprocessing", None)
+            result.channels = None if inner is None else inner.channels
+        return result
+    if fitted:
         return _from_fitted(backbone, image_size)
     name = _torchvision_name(backbone)
     if name is None or weights is None:

@@ -298,3 +298,16 @@ def test_preprocess_none_takes_a_fitted_backbones_layer_out(images, finetuned):
     ).fit(*images)
     assert proto.preprocess_ == {"source": None}
     assert not isinstance(proto.module_.features, Preprocessed)
+
+
+def test_a_user_transform_replaces_a_fitted_backbones_layer(images, finetuned):
+    X, y = images
+    proto = ProtoNetClassifier(
+        backbone=finetuned, preprocess=v2.Normalize(MEAN, STD), n_way=2, n_shot=2, n_query=2,
+        max_iter=1, **CPU,
+    ).fit(X, y)
+    features = proto.module_.features
+    assert proto.preprocess_["source"] == "user"
+    assert features.layer.transform.mean == MEAN and not isinstance(features.body, Preprocessed)
+    # the network still takes the channels the backbone's normalisation gave it
+    assert proto._input_preprocessing(reset=False).channels == 3
