@@ -46,6 +46,7 @@ from ._devices import (
 )
 from ._inputs import InputMixin
 from ._persistence import PersistenceMixin
+from ._preprocess import Preprocessing, resolve_preprocess
 from ._sklearn import Interval, StrOptions
 from ._training import (
     EPOCHS,
@@ -158,8 +159,10 @@ class BaseTorchEstimator(
         """Build what every fit starts from: device, seed, network, optimiser, history."""
         self.device_ = resolve_device(self.device)
         self._seed = derive_seed(self.random_state)
+        self._preprocessing = self._input_preprocessing(reset=True)
+        self.preprocess_ = self._preprocessing.describe()
         with torch_rng(self._seed, torch.device("cpu")):
-            module, pretrained = self._build_module(input_shape, weights=self.weights)
+            module, pretrained = self._build_network(input_shape, weights=self.weights)
         self._accept_module(module, pretrained)
         self.module_ = self._place_module(module)
         self._global_rng = draws_global_rng(self.module_)
@@ -169,6 +172,41 @@ class BaseTorchEstimator(
         self.n_iter_ = 0
         self.validation_scores_ = None
         self.best_validation_score_ = None
+
+    def _input_preprocessing(self, *, reset):
+        """What this estimator's images go through before the network.
+
+        With ``reset`` (a ``fit``, a first ``partial_fit``): resolved from the
+        parameters ``preprocess``, ``backbone``, ``weights`` and
+        ``image_size``; else what the fitted model applies (kept as
+        ``_preprocessing``). The decoder applies its ``geometry`` to each
+        image on the host; ``_build_network`` puts its ``layer`` in front
+        of ``module_.features``.
+        """
+        if not reset:
+            return self._preprocessing
+        return resolve_preprocess(self.preprocess, self.backbone, self.weights, self.image_size)
+
+    def _build_network(self, input_shape, *, weights):
+        """``_build_module`` with the fit's preprocessing layer in front of its features.
+
+        The backbone is built for what the layer outputs; ``module.features``
+        (what ``transform`` and ``get_feature_extractor`` use) includes the
+        layer.
+        """
+        preprocessing = self._input_preprocessing(reset=False)
+        module, pretrained = self._build_module(
+            preprocessing.body_shape(input_shape), weights=weights
+        )
+        features = getattr(module, "features", None)
+        if features is not None:
+            module.features = preprocessing.attach(features)
+        elif preprocessing.layer is not None:
+            raise ValueError(
+                f"{type(self).__name__}'s network has no `features` to put preprocess in "
+                "front of; build it with its backbone as `module.features`."
+            )
+        return module, pretrained
 
     def _accept_module(self, module, pretrained):
         """Check a freshly built network, before its optimiser is made (hook).

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "apply_geometry",
     "check_image_size",
     "dataset_arrays",
     "decode_images",
@@ -254,6 +255,13 @@ def resize_batch(images, size):
         chunk = torch.from_numpy(np.ascontiguousarray(images[start : start + 256]))
         out[start : start + 256] = TF.resize(chunk, list(size), antialias=True).numpy()
     return out
+
+
+def apply_geometry(images, geometry):
+    """``geometry`` (a resize and crop of one ``(C, H, W)`` tensor) on each of ``images``."""
+    if geometry is None:
+        return images
+    return np.stack([np.ascontiguousarray(geometry(torch.from_numpy(a)).numpy()) for a in images])
 
 
 def _resize_one(arr, size, geometry):

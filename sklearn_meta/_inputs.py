@@ -29,6 +29,7 @@ from sklearn.utils.validation import (
 )
 
 from ._images import (
+    apply_geometry,
     check_image_size,
     dataset_arrays,
     decode_images,
@@ -295,9 +296,6 @@ class InputMixin:
     def _check_X(self, X, *, reset, y=None):
         """validate_data for rows; for N-D images n_features_in_ is C*H*W."""
         self._check_dense(X)
-        kind = image_sequence_kind(X)
-        if kind is not None:
-            X = self._decode(X, kind, reset=reset)
         ndim = getattr(X, "ndim", None)
         if ndim is None and isinstance(X, (list, tuple)):
             X = np.asarray(X)
@@ -316,12 +314,16 @@ class InputMixin:
         return validate_data(self, X, y, reset=reset, **_CHECK_ARRAY)
 
     def _decode(self, X, kind, *, reset):
-        """Decode a sequence of images by the rules of :mod:`sklearn_meta._images`."""
-        geometry, min_channels = self._image_geometry()
+        """Decode a sequence of images by the rules of :mod:`sklearn_meta._images`.
+
+        A pretrained network's own resize and crop (its preprocessing's
+        ``geometry``) apply to each image unless ``image_size`` resizes them.
+        """
+        prep = self._input_preprocessing(reset=reset)
         if reset:
             return decode_images(
-                X, kind, size=check_image_size(self.image_size), geometry=geometry,
-                min_channels=min_channels,
+                X, kind, size=check_image_size(self.image_size), geometry=prep.geometry,
+                min_channels=prep.channels or 1,
             )
         if len(self.input_shape_) != 3:
             raise ValueError(
@@ -329,12 +331,9 @@ class InputMixin:
                 f"features; X is a sequence of {kind}s. Pass rows as in fit."
             )
         return decode_images(
-            X, kind, channels=self.input_shape_[0], size=self.image_size_, geometry=geometry
+            X, kind, channels=self.input_shape_[0], size=self.image_size_,
+            geometry=prep.geometry,
         )
-
-    def _image_geometry(self):
-        """``(geometry, min_channels)``: the per-image resize of the network's preprocessing."""
-        return None, 1
 
     def _unpack_dataset(self, X, y, n_extra=0):
         """``(images, y, *extra)`` of a dataset ``X``; anything else passes through."""
@@ -347,8 +346,11 @@ class InputMixin:
         """Validate ``X`` (sets or checks ``n_features_in_``) and shape it."""
         if is_dataset(X):
             X = dataset_arrays(X, None)[0]
+        kind = image_sequence_kind(X)
+        if kind is not None:
+            X = self._decode(X, kind, reset=reset)
         X, _ = self._check_X(X, reset=reset)
-        return self._shape_X(X, reset=reset)
+        return self._shape_X(X, reset=reset, decoded=kind is not None)
 
     def _validate_X_y(self, X, y, *, reset=True):
         """Validate ``X, y``; with ``reset``, forget any previous fit first.
@@ -361,12 +363,20 @@ class InputMixin:
                 f"{type(self).__name__} requires y to be passed, but the target y is None. "
                 "Pass the labels, or a dataset of (image, label) pairs as X."
             )
+        kind = image_sequence_kind(X)
+        if kind is not None:  # decoded before anything is forgotten
+            X = self._decode(X, kind, reset=reset)
         if reset:
             reset_fitted_state(self)
         X, y = self._check_X(X, reset=reset, y=y)
-        return self._shape_X(X, reset=reset), y
+        return self._shape_X(X, reset=reset, decoded=kind is not None), y
 
-    def _shape_X(self, X, *, reset):
+    def _shape_X(self, X, *, reset, decoded=False):
+        """Shape validated samples for the network; resize images as the fit did.
+
+        Image arrays are resized to ``image_size_``, or go through the
+        network's own resize and crop, as decoded files (``decoded``) were.
+        """
         if not reset and X.ndim == 2 and self.input_shape is None and len(self.input_shape_) == 3:
             # rows flattened from the images the model was fitted on, in
             # their layout (channels-last arrays flatten as H, W, C)
@@ -389,8 +399,11 @@ class InputMixin:
                     "images), or image_size=None."
                 )
             self.image_size_ = size
-        if self.image_size_ is not None and X.ndim == 4:
-            X = resize_batch(X, self.image_size_)
+        if X.ndim == 4 and not decoded:
+            if self.image_size_ is not None:
+                X = resize_batch(X, self.image_size_)
+            else:
+                X = apply_geometry(X, self._input_preprocessing(reset=reset).geometry)
         if reset:
             self.input_shape_ = tuple(X.shape[1:])
         elif tuple(X.shape[1:]) != self.input_shape_:

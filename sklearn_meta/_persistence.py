@@ -31,6 +31,7 @@ from sklearn.exceptions import NotFittedError
 from skorch.history import History
 
 from ._devices import torch_rng
+from ._preprocess import Preprocessing
 from ._training import (
     FITTED_NAMES,
     CallbackNet,
@@ -68,7 +69,7 @@ class PersistenceMixin:
     """Checkpoints and pickles of a torch-backed estimator (mixin of the base).
 
     The estimator provides ``_torch_attributes`` (attributes holding modules
-    or optimisers), ``_build_module`` / ``_place_module`` / ``_make_optimizer``
+    or optimisers), ``_build_network`` / ``_place_module`` / ``_make_optimizer``
     (to rebuild the network of a pickle), ``_own_module`` (copy-on-write) and
     ``_n_iter_from_history``; hooks ``_before_load_params``,
     ``_after_load_params`` and ``_after_unpickle`` bring state derived from
@@ -339,7 +340,11 @@ class PersistenceMixin:
 
     #: fitted attributes added since earlier releases, with the value that
     #: describes models pickled before them (images were never resized then)
-    _fitted_defaults = {"image_size_": None}
+    _fitted_defaults = {
+        "image_size_": None,
+        "preprocess_": {"source": None},
+        "_preprocessing": Preprocessing(keeps_backbone_layer=True),
+    }
 
     def __setstate__(self, state):
         state = dict(state)
@@ -395,7 +400,7 @@ class PersistenceMixin:
             vars(self).update(getattr(self, "_build_params", {}))
             try:
                 with torch_rng(0, torch.device("cpu")):
-                    module, _ = self._build_module(self.input_shape_, weights=None)
+                    module, _ = self._build_network(self.input_shape_, weights=None)
                 self.module_ = self._place_module(module)
                 self.module_.load_state_dict(module_state)
                 self.module_.eval()

@@ -293,7 +293,9 @@ class TorchvisionBackbone(_BackboneConfig):
     auxiliary classifiers of ``"googlenet"`` and ``"inception_v3"`` are
     dropped. One-channel images are repeated to three channels. Pretrained
     weights expect the preprocessing they were trained with (for ImageNet
-    weights, ``weights.transforms()``); scale your inputs accordingly.
+    weights, ``weights.transforms()``): the estimators apply it themselves
+    with their default ``preprocess="auto"``; a module built here by hand
+    does not.
 
     Examples
     --------

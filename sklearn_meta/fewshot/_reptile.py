@@ -92,12 +92,19 @@ class ReptileClassifier(BaseGradientClassifier):
         backbone's preprocessing resizes them (``preprocess``).
     preprocess : "auto", None or callable, default="auto"
         What happens to images before the network. ``"auto"``: a torchvision
-        backbone with ``weights`` gets those weights' resize and
-        normalisation (an explicit ``image_size`` replaces their resize), a
-        fitted sklearn_meta backbone brings its own, anything else gets
-        none. None: nothing. A ``torchvision.transforms.v2`` transform (or a
-        callable on float batches of shape ``(N, C, H, W)``) replaces them.
-        ``preprocess_`` records what was applied.
+        backbone with ``weights`` gets those weights' resize, centre crop
+        and normalisation, read from ``weights.transforms()`` (a local
+        state-dict file for a torchvision architecture gets its ``DEFAULT``
+        weights' ones); an explicit ``image_size`` replaces their resize and
+        crop and keeps the normalisation. A fitted sklearn_meta backbone
+        brings its own; anything else gets none. None: nothing (a fitted
+        backbone's normalisation is taken out too). A
+        ``torchvision.transforms.v2`` transform (or a picklable callable on
+        float batches of shape ``(N, C, H, W)``, without trainable
+        parameters) replaces them. Resizing runs on each image on the host;
+        normalisation or the transform is the first layer of
+        ``module_.features``, in training and inference. ``preprocess_``
+        records what was applied.
     augment : None, "standard" or callable, default=None
         Random augmentation of training images, on the device, per
         minibatch or episode, never at inference. ``"standard"``: a random
@@ -121,6 +128,13 @@ class ReptileClassifier(BaseGradientClassifier):
         Column names, when ``X`` was a DataFrame with string column names.
     input_shape_ : tuple
         Shape of one sample as the network receives it.
+    preprocess_ : dict
+        What images went through before the network (see ``preprocess``).
+        ``{"source": None}``: nothing. Otherwise ``"source"`` is
+        ``"weights"`` (torchvision weights: their name, ``"resize"``,
+        ``"crop"``, ``"interpolation"``, ``"mean"`` and ``"std"``),
+        ``"user"`` (``"transform"``: the transform's repr) or ``"backbone"``
+        (what a fitted ``backbone`` estimator applied, carried over).
     device_ : torch.device
         The device the model lives on.
     module_ : torch.nn.Module

@@ -745,8 +745,10 @@ def test_torchvision_backbone_local_weights(tiny_rgb, tmp_path):
         **CPU,
     ).fit(X, y)
     assert clf.pretrained_
-    assert torch.equal(clf.module_.features.model.conv1.weight.detach(), saved["conv1.weight"])
-    assert torch.equal(clf.module_.features.model.bn1.running_mean, saved["bn1.running_mean"])
+    # the weights' normalisation comes first (preprocess="auto"), then the loaded network
+    body = clf.module_.features.body
+    assert torch.equal(body.model.conv1.weight.detach(), saved["conv1.weight"])
+    assert torch.equal(body.model.bn1.running_mean, saved["bn1.running_mean"])
     assert clf.optimizer_.param_groups[0]["lr"] == pytest.approx(0.1 * clf.lr)
     assert clf.predict(X).shape == (12,)
 
@@ -783,7 +785,7 @@ def test_torchvision_weights_name_downloads(tiny_rgb, tmp_path, monkeypatch):
     ).fit(X, y)
     assert len(urls) == 1 and "resnet18" in urls[0]
     assert clf.pretrained_
-    assert torch.equal(clf.module_.features.model.conv1.weight.detach(), saved["conv1.weight"])
+    assert torch.equal(clf.module_.features.body.model.conv1.weight.detach(), saved["conv1.weight"])
 
 
 def test_torchvision_bad_weights_name(tiny_rgb):
