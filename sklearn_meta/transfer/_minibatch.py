@@ -25,7 +25,7 @@ from torch import nn
 from .._training import MinibatchRunner
 from ..backbones import has_batch_norm
 
-__all__ = ["HeadNet", "MinibatchEstimator", "batch_bounds"]
+__all__ = ["HeadNet", "MinibatchEstimator", "batch_bounds", "validation_pass"]
 
 
 def batch_bounds(n, batch_size):
@@ -108,7 +108,7 @@ class MinibatchEstimator:
         """validate() for the training loop: loss and accuracy on held-out rows."""
         X_t, y_t = self._device_data(X_val, codes_val, stream=True)
         return functools.partial(
-            _validate, self.module_, X_t, y_t, self.device_, max(256, 4 * int(self.batch_size))
+            validation_pass, self.module_, X_t, y_t, self.device_, max(256, 4 * int(self.batch_size))
         )
 
     def _n_iter_from_history(self):
@@ -128,7 +128,7 @@ class MinibatchEstimator:
         self.module_.eval()
 
 
-def _validate(module, X_t, y_t, device, chunk):
+def validation_pass(module, X_t, y_t, device, chunk):
     """Mean cross-entropy and accuracy of ``module`` on ``(X_t, y_t)``, one host sync."""
     module.eval()
     total = torch.zeros((), device=device, dtype=torch.float64)
