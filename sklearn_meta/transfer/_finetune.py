@@ -358,8 +358,10 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
     def _apply_freeze(self, epoch):
         """Set trainability and train/eval mode of each block for this epoch.
 
-        A backbone frozen whole runs in eval mode whole, its parameter-free
-        layers outside the blocks (a top-level dropout) included.
+        Returns the number of frozen blocks and whether the backbone is
+        frozen whole: every block frozen and no weight of it trainable. Such
+        a backbone runs in eval mode whole, its parameter-free layers outside
+        the blocks (a top-level dropout) included.
         """
         self.module_.train()
         features = self.module_.features
@@ -369,9 +371,12 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
             trainable = i >= n_frozen
             block.requires_grad_(trainable)
             block.train(trainable)
-        if n_frozen == len(blocks):
+        whole = n_frozen == len(blocks) and not any(
+            p.requires_grad for p in features.parameters()
+        )
+        if whole:
             features.eval()
-        return n_frozen
+        return n_frozen, whole
 
     def _embeds_once(self):
         """Whether epochs with the whole backbone frozen train the head on stored features.
@@ -384,10 +389,6 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
         # random augmentation per minibatch changes the backbone's input at
         # every step: a parameter such as ``augment`` turns this off here
         return not uses_batch_statistics(self.module_.features)
-
-    def _frozen_whole(self):
-        """Whether no weight of the backbone trains in the current epoch."""
-        return not any(p.requires_grad for p in self.module_.features.parameters())
 
     def _penalty(self):
         params = list(self.module_.features.parameters())
@@ -412,8 +413,8 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
                 return validation_pass(module, Xv_t, yv_t, dev, chunk)
 
         def prepare(epoch):
-            n_frozen = self._apply_freeze(epoch)
-            on = self._embeds_once() and self._frozen_whole()
+            n_frozen, whole = self._apply_freeze(epoch)
+            on = whole and self._embeds_once()
             for part in stored:
                 part.refresh(on=on)
             return {"n_frozen": n_frozen, "stored_features": on}

@@ -500,6 +500,15 @@ def test_frozen_backbone_runs_in_eval_mode_whole(digits, monkeypatch):
     assert_allclose(fit(dropped).predict_proba(X), want, rtol=1e-5, atol=1e-7)
 
 
+def test_only_a_frozen_backbone_is_stored(digits):
+    """A backbone without weights stores features only when freeze says it is frozen."""
+    X, y = digits
+    net = nn.Sequential(nn.Flatten(), nn.Dropout(0.5))
+    for freeze, want in (("none", [False]), ("backbone", [True])):
+        clf = FineTuneClassifier(backbone=net, freeze=freeze, max_epochs=1, **CPU)
+        assert clf.fit(X[:200], y[:200]).history_[:, "stored_features"] == want
+
+
 def test_batch_statistics_backbone_runs_every_step(digits):
     X, y = digits
     net = nn.Sequential(
