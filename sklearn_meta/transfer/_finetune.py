@@ -453,7 +453,6 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
         return self.module_(xb)
 
 
-
 class _StoredFeatures:
     """The backbone's eval-mode output on a device tensor of rows, kept while it holds.
 

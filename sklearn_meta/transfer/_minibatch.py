@@ -107,9 +107,8 @@ class MinibatchEstimator:
     def _validator(self, X_val, codes_val):
         """validate() for the training loop: loss and accuracy on held-out rows."""
         X_t, y_t = self._device_data(X_val, codes_val, stream=True)
-        return functools.partial(
-            validation_pass, self.module_, X_t, y_t, self.device_, max(256, 4 * int(self.batch_size))
-        )
+        chunk = max(256, 4 * int(self.batch_size))
+        return functools.partial(validation_pass, self.module_, X_t, y_t, self.device_, chunk)
 
     def _n_iter_from_history(self):
         return sum(1 for row in self.history_ if row.get("epoch_complete", True))
