@@ -46,7 +46,7 @@ from ._devices import (
 )
 from ._inputs import InputMixin
 from ._persistence import PersistenceMixin
-from ._preprocess import Preprocessing, resolve_preprocess
+from ._preprocess import resolve_preprocess
 from ._sklearn import Interval, StrOptions
 from ._training import (
     EPOCHS,

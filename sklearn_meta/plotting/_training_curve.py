@@ -49,6 +49,7 @@ _NOT_CURVES = frozenset(
         "epoch_data",
         "iter",
         "n_frozen",
+        "stored_features",
         "train_batch_count",
         "train_samples",
         "valid_batch_count",

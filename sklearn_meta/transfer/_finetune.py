@@ -11,11 +11,11 @@ from torch import nn
 
 from .._base import fit_guard
 from .._classifier import BaseTorchClassifier
-from .._inputs import batch_to
+from .._inputs import batch_to, uses_batch_statistics
 from .._sklearn import HasMethods, Interval, StrOptions, fit_context
 from .._training import data_key
 from ..backbones import build_backbone, module_blocks
-from ._minibatch import HeadNet, MinibatchEstimator, batch_bounds
+from ._minibatch import HeadNet, MinibatchEstimator, batch_bounds, validation_pass
 
 __all__ = ["FineTuneClassifier"]
 
@@ -44,7 +44,8 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
     freeze : {"none", "backbone"} or int, default="none"
         What is not trained at first: nothing, the whole backbone, or its first
         ``freeze`` blocks (convolutional stages, hidden layers). Frozen blocks
-        keep their batch-norm statistics.
+        keep their batch-norm statistics; a backbone frozen whole runs in
+        eval mode and is embedded once (see Notes).
     unfreeze_at : int or None, default=None
         Number of epochs after which gradual unfreezing starts: from then
         on, one frozen block is released per epoch, the one nearest the head
@@ -163,7 +164,9 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
         The callbacks of the last fit, initialised.
     history_ : skorch.history.History
         Per-epoch ``epoch``, ``train_loss``, ``train_acc``, ``n_frozen``,
-        ``dur``, and with early stopping ``valid_loss`` and ``valid_acc``.
+        ``stored_features`` (whether the epoch trained the head on features
+        computed once), ``dur``, and with early stopping ``valid_loss`` and
+        ``valid_acc``.
     n_iter_ : int
         Epochs run so far.
 
@@ -179,6 +182,21 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
     ``weight_decay`` on the head. The training set is moved to the device once
     and minibatches are drawn there by index; the loss is read back once per
     epoch.
+
+    In epochs where the whole backbone is frozen (``freeze="backbone"``, an
+    int ``freeze`` of at least its number of blocks, before ``unfreeze_at``
+    releases one), the backbone runs in eval mode, all of it: batch norm uses
+    its running statistics and dropout is off, also in parameter-free layers
+    outside its blocks (a top-level ``nn.Dropout`` of a user's module, which
+    earlier versions left in training mode). Its output then does not
+    change, so the training (and validation) rows go through it once, in
+    inference chunks, the features stay on the device and every minibatch
+    step trains the head on them; ``history_`` records ``stored_features``.
+    The features are computed again when a block is released (from then on
+    every step runs the whole network) and once per ``partial_fit`` call.
+    The model is the one a forward pass per minibatch gives, up to float
+    rounding. Backbones whose eval-mode output depends on the batch (batch
+    norm with ``track_running_stats=False``) run the whole network every step.
 
     Ctrl-C during ``fit`` or ``partial_fit`` stops after the current
     minibatch step, warns and raises
@@ -308,9 +326,9 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
         if self._early_stopping_on(len(codes)):
             self._start_early_stopping()
             train, valid = self._holdout(codes)
-            validate = self._validator(X[valid], codes[valid])
+            validate = (X[valid], codes[valid])
             X, codes = X[train], codes[train]
-        self._fit_epochs(X, codes, lambda: self.max_epochs, validate=validate)
+        self._fit_epochs(X, codes, lambda: self.max_epochs, valid=validate)
         return self
 
     @fit_guard(partial=True)
@@ -379,29 +397,68 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
         return frozen
 
     def _apply_freeze(self, epoch):
-        """Set trainability and train/eval mode of each block for this epoch."""
+        """Set trainability and train/eval mode of each block for this epoch.
+
+        Returns the number of frozen blocks and whether the backbone is
+        frozen whole: every block frozen and no weight of it trainable. Such
+        a backbone runs in eval mode whole, its parameter-free layers outside
+        the blocks (a top-level dropout) included.
+        """
         self.module_.train()
-        blocks = module_blocks(self.module_.features)
+        features = self.module_.features
+        blocks = module_blocks(features)
         n_frozen = self._n_frozen(len(blocks), epoch)
         for i, block in enumerate(blocks):
             trainable = i >= n_frozen
             block.requires_grad_(trainable)
             block.train(trainable)
-        return n_frozen
+        whole = n_frozen == len(blocks) and not any(
+            p.requires_grad for p in features.parameters()
+        )
+        if whole:
+            features.eval()
+        return n_frozen, whole
+
+    def _embeds_once(self):
+        """Whether epochs with the whole backbone frozen train the head on stored features.
+
+        Then the training (and validation) rows go through the backbone once,
+        in eval mode, and every minibatch step runs the head alone. Not for
+        backbones whose eval-mode output depends on the batch (batch norm
+        without running statistics).
+        """
+        # random augmentation per minibatch changes the backbone's input at
+        # every step: a parameter such as ``augment`` turns this off here
+        return not uses_batch_statistics(self.module_.features)
 
     def _penalty(self):
         params = list(self.module_.features.parameters())
         diffs = torch._foreach_sub(params, self._w0)
         return 0.5 * self.l2sp * sum(d.pow(2).sum() for d in diffs)
 
-    def _fit_epochs(self, X, codes, target, validate=None):
+    def _fit_epochs(self, X, codes, target, valid=None):
         X_t, y_t = self._device_data(X, codes, stream=True)
         n = X_t.shape[0]
         bounds = batch_bounds(n, int(self.batch_size))
         module, opt, dev = self.module_, self.optimizer_, self.device_
+        stored = [_StoredFeatures(self, X_t)]
+        validate = None
+        if valid is not None:
+            Xv_t, yv_t = self._device_data(*valid, stream=True)
+            stored.append(_StoredFeatures(self, Xv_t))
+            chunk = max(256, 4 * int(self.batch_size))
+
+            def validate():
+                if stored[1].features is not None:
+                    return validation_pass(module.head, stored[1].features, yv_t, dev, chunk)
+                return validation_pass(module, Xv_t, yv_t, dev, chunk)
 
         def prepare(epoch):
-            return {"n_frozen": self._apply_freeze(epoch)}
+            n_frozen, whole = self._apply_freeze(epoch)
+            on = whole and self._embeds_once()
+            for part in stored:
+                part.refresh(on=on)
+            return {"n_frozen": n_frozen, "stored_features": on}
 
         def draw(gen, epoch):
             return torch.randperm(n, generator=gen, device=X_t.device)
@@ -409,11 +466,16 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
         def step(perm, b, epoch):
             start, stop = bounds[b]
             idx = perm[start:stop]
-            xb = batch_to(X_t, idx, dev)
             yb = y_t[idx].to(dev, non_blocking=True)
-            logits = module(xb)
-            loss = F.cross_entropy(logits, yb)
-            objective = loss + self._penalty() if self._w0 is not None else loss
+            features = stored[0].features
+            if features is not None:
+                # the frozen backbone's output is a constant: no penalty gradient
+                logits = module.head(features[idx.to(dev)])
+                objective = loss = F.cross_entropy(logits, yb)
+            else:
+                logits = module(batch_to(X_t, idx, dev))
+                loss = F.cross_entropy(logits, yb)
+                objective = loss + self._penalty() if self._w0 is not None else loss
             opt.zero_grad(set_to_none=True)
             objective.backward()
             opt.step()
@@ -431,3 +493,43 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
     def _predict_logits(self, xb):
         return self.module_(xb)
 
+
+class _StoredFeatures:
+    """The backbone's eval-mode output on a device tensor of rows, kept while it holds.
+
+    ``refresh(on=True)`` embeds the rows in inference chunks unless the
+    stored features came from the same backbone weights (their tensors'
+    version counters, which every in-place change such as
+    ``load_state_dict`` advances); ``refresh(on=False)`` drops them.
+    """
+
+    def __init__(self, estimator, X_t):
+        self.estimator = estimator
+        self.X_t = X_t
+        self.features = None
+        self._key = None
+
+    def _weights_key(self):
+        features = self.estimator.module_.features
+        tensors = [*features.parameters(), *features.buffers()]
+        return tuple((id(t), t._version) for t in tensors)
+
+    def refresh(self, *, on):
+        if not on:
+            self.features = self._key = None
+            return None
+        key = self._weights_key()
+        if self.features is None or key != self._key:
+            est = self.estimator
+            features, dev = est.module_.features, est.device_
+            chunk = est._chunk_size(self.X_t.shape[0])
+            was_training = features.training
+            features.eval()
+            with torch.no_grad():
+                self.features = torch.cat([
+                    features(batch_to(self.X_t, slice(i, i + chunk), dev))
+                    for i in range(0, self.X_t.shape[0], chunk)
+                ])
+            features.train(was_training)
+            self._key = key
+        return self.features

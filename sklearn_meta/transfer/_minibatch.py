@@ -26,7 +26,7 @@ from .._inputs import batch_to
 from .._training import MinibatchRunner
 from ..backbones import has_batch_norm
 
-__all__ = ["HeadNet", "MinibatchEstimator", "batch_bounds"]
+__all__ = ["HeadNet", "MinibatchEstimator", "batch_bounds", "validation_pass"]
 
 
 def batch_bounds(n, batch_size):
@@ -108,9 +108,8 @@ class MinibatchEstimator:
     def _validator(self, X_val, codes_val):
         """validate() for the training loop: loss and accuracy on held-out rows."""
         X_t, y_t = self._device_data(X_val, codes_val, stream=True)
-        return functools.partial(
-            _validate, self.module_, X_t, y_t, self.device_, max(256, 4 * int(self.batch_size))
-        )
+        chunk = max(256, 4 * int(self.batch_size))
+        return functools.partial(validation_pass, self.module_, X_t, y_t, self.device_, chunk)
 
     def _n_iter_from_history(self):
         return sum(1 for row in self.history_ if row.get("epoch_complete", True))
@@ -129,7 +128,7 @@ class MinibatchEstimator:
         self.module_.eval()
 
 
-def _validate(module, X_t, y_t, device, chunk):
+def validation_pass(module, X_t, y_t, device, chunk):
     """Mean cross-entropy and accuracy of ``module`` on ``(X_t, y_t)``, one host sync."""
     module.eval()
     total = torch.zeros((), device=device, dtype=torch.float64)

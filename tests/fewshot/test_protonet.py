@@ -213,6 +213,22 @@ def test_adapt_predicts_among_support_classes(meta, support_query):
     assert_allclose(novel.prototypes_, means, rtol=1e-5, atol=1e-6)
 
 
+def test_adapt_embeds_every_support_image_once(meta, support_query):
+    X_s, y_s, _, _ = support_query
+    seen = []
+    hook = meta.module_.features.register_forward_hook(
+        lambda module, inputs, output: seen.append(inputs[0].detach().clone())
+    )
+    try:
+        novel = meta.adapt(X_s, y_s)
+    finally:
+        hook.remove()
+    # every support row went through the backbone exactly once, in order
+    assert sum(len(batch) for batch in seen) == len(X_s)
+    assert_array_equal(torch.cat(seen).cpu().numpy().reshape(len(X_s), -1), X_s)
+    assert np.isfinite(novel.prototypes_).all()
+
+
 def test_adapt_leaves_the_meta_trained_estimator_exactly_unchanged(meta, support_query):
     X_s, y_s, X_q, _ = support_query
     before = snapshot(meta)

@@ -6,6 +6,7 @@ two-core CPU. Nothing here measures time: timing lives in ``benchmarks/``.
 
 import os
 import pickle
+import signal
 import warnings
 from pathlib import Path
 from urllib.error import URLError
@@ -26,11 +27,12 @@ from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_sp
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from skorch.callbacks import Callback, Checkpoint, LoadInitState
 from torch import nn
 
 from sklearn_meta import FineTuneClassifier
 from sklearn_meta.backbones import Conv4Backbone, MLPBackbone
-from sklearn_meta.exceptions import DeviceWarning
+from sklearn_meta.exceptions import DeviceWarning, TrainingInterrupted
 
 CPU = dict(device="cpu", random_state=0)
 
@@ -335,6 +337,249 @@ def test_gradual_unfreezing(digits):
     full = FineTuneClassifier(max_epochs=5, **kw).fit(X, y)
     assert full.history_[:, "n_frozen"] == [3, 3, 2, 1, 0]
     assert same(params_of(full.module_), params_of(clf.module_))
+
+
+# ------------------------------------------- a frozen backbone embedded once
+class RowCounter(Callback):
+    """Counts the rows that go through the backbone during a fit."""
+
+    def initialize(self):
+        self.rows_ = 0
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        def count(module, inputs, output):
+            self.rows_ += inputs[0].shape[0]
+
+        self._hook = net.module_.features.register_forward_hook(count)
+
+    def on_train_end(self, net, **kwargs):
+        self._hook.remove()
+
+
+@pytest.fixture
+def full_forward(monkeypatch):
+    """Force today's other path: the backbone runs on every minibatch."""
+    monkeypatch.setattr(FineTuneClassifier, "_embeds_once", lambda self: False)
+
+
+def _frozen_pair(make, X, y, monkeypatch):
+    """The same fit with stored features and with a forward pass per minibatch."""
+    stored = make().fit(X, y)
+    with monkeypatch.context() as m:
+        m.setattr(FineTuneClassifier, "_embeds_once", lambda self: False)
+        full = make().fit(X, y)
+    return stored, full
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_frozen_backbone_gives_the_full_forward_model(bn_module, digits, monkeypatch,
+                                                      early_stopping):
+    X, y = digits
+    X, y = X[:400], y[:400]
+
+    def make():
+        return FineTuneClassifier(
+            backbone=bn_module, freeze="backbone", max_epochs=3, lr=1e-2, batch_size=32,
+            early_stopping=early_stopping, n_iter_no_change=1, **CPU
+        )
+
+    stored, full = _frozen_pair(make, X, y, monkeypatch)
+    assert stored.history_[:, "stored_features"] == [True] * len(stored.history_)
+    assert full.history_[:, "stored_features"] == [False] * len(full.history_)
+    assert len(stored.history_) == len(full.history_)
+    assert_allclose(stored.history_[:, "train_loss"], full.history_[:, "train_loss"], rtol=1e-5)
+    if early_stopping:
+        assert_allclose(stored.validation_scores_, full.validation_scores_)
+    assert_allclose(stored.module_.head.weight.detach(), full.module_.head.weight.detach(),
+                    rtol=1e-4, atol=1e-6)
+    assert_allclose(stored.predict_proba(X), full.predict_proba(X), rtol=1e-4, atol=1e-6)
+    # the backbone, batch-norm statistics included, is as it came
+    for k, v in state_of(bn_module).items():
+        assert torch.equal(stored.module_.features.state_dict()[k], v), k
+
+
+def test_conv_backbone_frozen_gives_the_full_forward_model(digits, monkeypatch):
+    X, y = digits
+    X, y = X[:200].reshape(-1, 1, 8, 8), y[:200]
+    net = Conv4Backbone(channels=8, n_blocks=2).build((1, 8, 8))
+
+    def make():
+        return FineTuneClassifier(backbone=net, freeze=5, max_epochs=2, lr=1e-2, **CPU)
+
+    stored, full = _frozen_pair(make, X, y, monkeypatch)
+    assert stored.history_[:, "stored_features"] == [True, True]
+    assert_allclose(stored.predict_proba(X), full.predict_proba(X), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_frozen_backbone_embeds_every_row_once(bn_module, digits, monkeypatch, early_stopping):
+    X, y = digits
+    X, y = X[:300], y[:300]
+    counter = RowCounter()
+    kw = dict(backbone=bn_module, freeze="backbone", max_epochs=4, batch_size=32,
+              early_stopping=early_stopping, n_iter_no_change=10, callbacks=[counter], **CPU)
+    FineTuneClassifier(**kw).fit(X, y)
+    assert counter.rows_ == len(X)  # training and held-out rows, once
+    with monkeypatch.context() as m:
+        m.setattr(FineTuneClassifier, "_embeds_once", lambda self: False)
+        FineTuneClassifier(**kw).fit(X, y)
+    assert counter.rows_ == 4 * len(X)  # every epoch, held-out rows included
+
+
+def test_unfreeze_at_goes_back_to_the_whole_network(digits, monkeypatch):
+    """freeze='backbone', unfreeze_at=2 on 2 blocks: stored features for 2 epochs."""
+    X, y = digits
+    X, y = X[:300], y[:300]
+    counter = RowCounter()
+
+    def make():
+        return FineTuneClassifier(
+            backbone=MLPBackbone(hidden=(16, 16)), freeze="backbone", unfreeze_at=2,
+            max_epochs=4, lr=1e-2, callbacks=[counter], **CPU
+        )
+
+    stored, full = _frozen_pair(make, X, y, monkeypatch)
+    clf = make().fit(X, y)
+    assert clf.history_[:, "n_frozen"] == [2, 2, 1, 0]
+    assert clf.history_[:, "stored_features"] == [True, True, False, False]
+    assert counter.rows_ == 3 * len(X)  # once, then in every step of epochs 2 and 3
+    assert_allclose(stored.predict_proba(X), full.predict_proba(X), rtol=1e-4, atol=1e-6)
+    # partial_fit stores them per call while the backbone is frozen
+    part = make()
+    for _ in range(4):
+        part.partial_fit(X, y, classes=np.arange(10))
+    assert part.history_[:, "stored_features"] == [True, True, False, False]
+    assert same(params_of(part.module_), params_of(clf.module_))
+
+
+class ScaleBackbone(Callback):
+    """Changes the frozen backbone's weights in place after the first epoch."""
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history_) == 1:
+            with torch.no_grad():
+                for p in net.module_.features.parameters():
+                    p.mul_(0.5)
+
+
+def test_stored_features_follow_a_change_of_the_backbone(digits, monkeypatch):
+    X, y = digits
+    X, y = X[:200], y[:200]
+    counter = RowCounter()
+
+    def make():
+        return FineTuneClassifier(
+            backbone=MLPBackbone(hidden=(16,)), freeze="backbone", max_epochs=3, lr=1e-2,
+            callbacks=[ScaleBackbone(), counter], **CPU
+        )
+
+    stored, full = _frozen_pair(make, X, y, monkeypatch)
+    make().fit(X, y)
+    assert counter.rows_ == 2 * len(X)  # computed again once, after the change
+    assert_allclose(stored.predict_proba(X), full.predict_proba(X), rtol=1e-4, atol=1e-6)
+
+
+def test_frozen_backbone_runs_in_eval_mode_whole(digits, monkeypatch):
+    """A top-level dropout of a user's frozen module is off (eval mode), in both paths."""
+    X, y = digits
+    X, y = X[:300], y[:300]
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        plain = nn.Sequential(nn.Flatten(), nn.Linear(64, 24), nn.ReLU())
+    dropped = nn.Sequential(*plain, nn.Dropout(0.5))
+
+    def fit(backbone):
+        return FineTuneClassifier(
+            backbone=backbone, freeze="backbone", max_epochs=2, lr=1e-2, **CPU
+        ).fit(X, y)
+
+    want = fit(plain).predict_proba(X)
+    assert_allclose(fit(dropped).predict_proba(X), want, rtol=1e-5, atol=1e-7)
+    monkeypatch.setattr(FineTuneClassifier, "_embeds_once", lambda self: False)
+    assert_allclose(fit(dropped).predict_proba(X), want, rtol=1e-5, atol=1e-7)
+
+
+def test_only_a_frozen_backbone_is_stored(digits):
+    """A backbone without weights stores features only when freeze says it is frozen."""
+    X, y = digits
+    net = nn.Sequential(nn.Flatten(), nn.Dropout(0.5))
+    for freeze, want in (("none", [False]), ("backbone", [True])):
+        clf = FineTuneClassifier(backbone=net, freeze=freeze, max_epochs=1, **CPU)
+        assert clf.fit(X[:200], y[:200]).history_[:, "stored_features"] == want
+
+
+def test_batch_statistics_backbone_runs_every_step(digits):
+    X, y = digits
+    net = nn.Sequential(
+        nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16, track_running_stats=False)
+    )
+    clf = FineTuneClassifier(backbone=net, freeze="backbone", max_epochs=1, **CPU)
+    clf.fit(X[:200], y[:200])
+    assert clf.history_[:, "stored_features"] == [False]
+
+
+_PICKLES = []
+
+
+class PickleEachEpoch(Callback):
+    """Pickles the estimator at the end of every epoch (into ``_PICKLES``)."""
+
+    def on_epoch_end(self, net, **kwargs):
+        _PICKLES.append(pickle.dumps(net))
+
+
+def test_frozen_fit_is_bit_reproducible_and_pickles_mid_fit(bn_module, digits):
+    X, y = digits
+    X, y = X[:300], y[:300]
+    _PICKLES.clear()
+    pickles = _PICKLES
+    kw = dict(backbone=bn_module, freeze="backbone", max_epochs=3, lr=1e-2, **CPU)
+    a = FineTuneClassifier(**kw).fit(X, y)
+    b = FineTuneClassifier(callbacks=[PickleEachEpoch()], **kw).fit(X, y)
+    assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert len(pickles) == 3
+    last = pickle.loads(pickles[-1])
+    assert_array_equal(last.predict_proba(X), a.predict_proba(X))
+    # a model pickled after the first epoch trains on from there as the fit did
+    first = pickle.loads(pickles[0])
+    first.partial_fit(X, y)
+    first.partial_fit(X, y)
+    assert first.history_[:, "stored_features"] == [True, True, True]
+    assert_allclose(first.predict_proba(X), a.predict_proba(X), rtol=1e-5, atol=1e-7)
+
+
+class CtrlCAt(Callback):
+    """Presses Ctrl-C (a real SIGINT) after minibatch step ``at``."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def initialize(self):
+        self.count_ = 0
+        return self
+
+    def on_batch_end(self, net, **kwargs):
+        self.count_ += 1
+        if self.count_ == self.at:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_frozen_fit_resumed_after_ctrl_c_equals_uninterrupted(bn_module, digits, sigint,
+                                                               tmp_path):
+    X, y = digits
+    X, y = X[:320], y[:320]
+    kw = dict(backbone=bn_module, freeze="backbone", unfreeze_at=2, max_epochs=3, lr=1e-2,
+              batch_size=32, **CPU)
+    reference = FineTuneClassifier(**kw).fit(X, y)
+    cp = Checkpoint(monitor=None, dirname=str(tmp_path))
+    with pytest.warns(UserWarning, match="interrupted"), pytest.raises(TrainingInterrupted):
+        FineTuneClassifier(callbacks=[cp, CtrlCAt(13)], **kw).fit(X, y)  # in epoch 1
+    resumed = FineTuneClassifier(callbacks=[LoadInitState(cp)], **kw).fit(X, y)
+    assert resumed.history_[:, "stored_features"] == [True, True, False]
+    for k, v in reference.module_.state_dict().items():
+        assert torch.equal(resumed.module_.state_dict()[k], v), k
+    assert_array_equal(resumed.predict_proba(X), reference.predict_proba(X))
 
 
 # ------------------------------------------------------ learning rates, L2-SP
