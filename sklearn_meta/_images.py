@@ -143,7 +143,8 @@ def check_image_size(image_size):
 
 
 # ----------------------------------------------------------------- decoding
-def _open(path, index):
+def _open(path, index, *, load=True):
+    """The PIL image of a file: decoded, or (``load=False``) its header only."""
     from PIL import Image, UnidentifiedImageError
 
     name = os.fspath(path)
@@ -157,6 +158,8 @@ def _open(path, index):
         )
     try:
         with Image.open(name) as img:
+            if not load:
+                return img.mode, (img.size[1], img.size[0])
             img.load()
             return img.copy() if img.mode != "P" else img.convert("RGBA")
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
@@ -164,6 +167,19 @@ def _open(path, index):
             f"X[{index}]: {name!r} could not be decoded as an image ({type(exc).__name__}: "
             f"{exc}). Pass PNG, JPEG, BMP, TIFF or WebP files, or remove this one."
         ) from None
+
+
+def _header(item, kind, index):
+    """``(colour, eight_bit, (H, W))`` of one image, its pixels left undecoded."""
+    if kind == "array":
+        arr = _as_chw(item, kind, index)
+        return arr.shape[0] == 3, arr.dtype == np.uint8, arr.shape[1:]
+    if kind == "path":
+        mode, hw = _open(item, index, load=False)
+    else:
+        mode, hw = item.mode, (item.size[1], item.size[0])
+    wide = mode in _WIDE_MODES or mode == "F"
+    return not (wide or mode in _GREY_MODES), not wide, hw
 
 
 def _pil_array(img):
@@ -311,25 +327,39 @@ def decode_images(X, kind, *, channels=None, size=None, geometry=None, min_chann
     >>> decode_images(imgs, "array", size=(4, 4)).shape
     (2, 3, 4, 4)
     """
-    arrays = [_as_chw(item, kind, i) for i, item in enumerate(X)]
+    n = len(X)
+    headers = [_header(item, kind, i) for i, item in enumerate(X)]
     if channels is None:
-        colour = min_channels == 3 or any(a.shape[0] == 3 for a in arrays)
+        colour = min_channels == 3 or any(h[0] for h in headers)
         channels = 3 if colour else 1
-    arrays = [_resize_one(_to_channels(a, channels), size, geometry) for a in arrays]
-    sizes = {}
-    for i, a in enumerate(arrays):
-        sizes.setdefault(a.shape[1:], i)
-    if len(sizes) > 1:
-        shown = ", ".join(f"{h}x{w} (X[{i}])" for (h, w), i in list(sizes.items())[:3])
-        raise ValueError(
-            f"The images of X differ in size: {shown}{', ...' if len(sizes) > 3 else ''}. "
-            "Pass image_size=(H, W) (or an int) to resize them all, with antialiasing, the "
-            "same way in training and prediction."
-        )
-    if all(a.dtype == np.uint8 for a in arrays):
-        return np.stack(arrays)
-    return np.stack(
-        [a.astype(np.float32) / np.float32(255.0) if a.dtype == np.uint8 else a for a in arrays]
+    if size is None and geometry is None:
+        sizes = {}
+        for i, h in enumerate(headers):
+            sizes.setdefault(tuple(h[2]), i)
+        if len(sizes) > 1:
+            _differ(sizes)
+    eight_bit = all(h[1] for h in headers)
+    del headers
+    # one array filled image by image: the decoded set is held once
+    out = None
+    for i, item in enumerate(X):
+        img = _resize_one(_to_channels(_as_chw(item, kind, i), channels), size, geometry)
+        if out is None:
+            out = np.empty((n, *img.shape), dtype=np.uint8 if eight_bit else np.float32)
+        elif img.shape != out.shape[1:]:
+            _differ({out.shape[2:]: 0, img.shape[1:]: i})
+        if img.dtype == np.uint8 and not eight_bit:
+            img = img.astype(np.float32) / np.float32(255.0)
+        out[i] = img
+    return out
+
+
+def _differ(sizes):
+    shown = ", ".join(f"{h}x{w} (X[{i}])" for (h, w), i in list(sizes.items())[:3])
+    raise ValueError(
+        f"The images of X differ in size: {shown}{', ...' if len(sizes) > 3 else ''}. "
+        "Pass image_size=(H, W) (or an int) to resize them all, with antialiasing, the "
+        "same way in training and prediction."
     )
 
 

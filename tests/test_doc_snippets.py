@@ -52,6 +52,9 @@ SHRINK = {
         (r"meta_batch_size=\d+", "meta_batch_size=2"),
         (r"n_tasks=[\d_]+", "n_tasks=200"),
         (r"max_iter=70_000", "max_iter=5"),
+        # fine-tuning: a local weights file, one epoch (the folder is made by the test)
+        (r'weights="DEFAULT"', 'weights="resnet18_local.pt"'),
+        (r"unfreeze_at=3\)", "unfreeze_at=3, max_epochs=1)"),
         # the GPU block on the CPU
         (r'device="cuda"\)', 'device="cpu", max_iter=2)'),
         # Dask: one in-process worker instead of two processes
@@ -102,6 +105,25 @@ def run_blocks(blocks, namespace):
     return namespace
 
 
+def _photo_folder(folder):
+    """``photos/<class>/*.jpg`` of two sizes, a new photo, and a local resnet18 weights file."""
+    import torch
+    import torchvision
+    from PIL import Image
+
+    rng = np.random.RandomState(0)
+    for name, tint in (("cat", 0), ("dog", 2)):
+        (folder / "photos" / name).mkdir(parents=True)
+        for i in range(6):
+            pixels = rng.randint(0, 120, size=(40 + 8 * (i % 2), 48, 3)).astype(np.uint8)
+            pixels[..., tint] += 120
+            Image.fromarray(pixels).save(folder / "photos" / name / f"{i}.jpg")
+    Image.fromarray(pixels).save(folder / "new_photo.jpg")
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        torch.save(torchvision.models.resnet18().state_dict(), folder / "resnet18_local.pt")
+
+
 @pytest.fixture
 def in_tmp_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -118,6 +140,8 @@ def test_every_python_snippet_runs(document, in_tmp_folder):
         pytest.importorskip("distributed")
     blocks = shrunk(document)
     assert len(blocks) >= 7
+    if document == "README.md":
+        _photo_folder(in_tmp_folder)
     # the Dask block guards its cluster with __name__ == "__main__"
     namespace = {"__name__": "__main__", "_first_30": _first_30}
     with warnings.catch_warnings(), sklearn.config_context():
