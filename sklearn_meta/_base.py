@@ -112,6 +112,7 @@ class BaseTorchEstimator(
         "image_size": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
         "preprocess": [StrOptions({"auto"}), callable, None],
         "augment": [StrOptions({"standard"}), callable, None],
+        "storage": [StrOptions({"auto", "device", "stream"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "early_stopping": [StrOptions({"auto"}), "boolean"],
@@ -129,6 +130,7 @@ class BaseTorchEstimator(
     image_size = None
     preprocess = "auto"
     augment = None
+    storage = "auto"
 
     #: attributes holding torch modules or optimisers: pickled as state dicts
     _torch_attributes = ("module_", "optimizer_")

@@ -25,6 +25,7 @@ paths, PIL images or uint8 arrays give the same array:
 from __future__ import annotations
 
 import os
+import tempfile
 from numbers import Integral
 
 import numpy as np
@@ -35,6 +36,8 @@ __all__ = [
     "check_image_size",
     "dataset_arrays",
     "decode_images",
+    "disk_array",
+    "free_memory",
     "image_sequence_kind",
     "is_dataset",
     "resize_batch",
@@ -288,7 +291,9 @@ def _resize_one(arr, size, geometry):
     return arr
 
 
-def decode_images(X, kind, *, channels=None, size=None, geometry=None, min_channels=1):
+def decode_images(
+    X, kind, *, channels=None, size=None, geometry=None, min_channels=1, allocate=None
+):
     """Decode a sequence of images into one ``(n, C, H, W)`` array.
 
     Parameters
@@ -306,6 +311,10 @@ def decode_images(X, kind, *, channels=None, size=None, geometry=None, min_chann
         pretrained network's own resize and crop).
     min_channels : {1, 3}, default=1
         3 when the network needs colour images.
+    allocate : callable or None, default=None
+        ``allocate(shape, dtype)`` gives the array the images are decoded
+        into (:func:`disk_array` for a set larger than memory); None:
+        ``np.empty``.
 
     Returns
     -------
@@ -345,7 +354,9 @@ def decode_images(X, kind, *, channels=None, size=None, geometry=None, min_chann
     for i, item in enumerate(X):
         img = _resize_one(_to_channels(_as_chw(item, kind, i), channels), size, geometry)
         if out is None:
-            out = np.empty((n, *img.shape), dtype=np.uint8 if eight_bit else np.float32)
+            out = (allocate or np.empty)(
+                (n, *img.shape), np.dtype(np.uint8 if eight_bit else np.float32)
+            )
         elif img.shape != out.shape[1:]:
             _differ({out.shape[2:]: 0, img.shape[1:]: i})
         if img.dtype == np.uint8 and not eight_bit:
@@ -361,6 +372,32 @@ def _differ(sizes):
         "Pass image_size=(H, W) (or an int) to resize them all, with antialiasing, the "
         "same way in training and prediction."
     )
+
+
+def disk_array(shape, dtype):
+    """An array in a temporary file, paged in by the operating system as it is read.
+
+    The file has no name (it lives in ``TMPDIR``) and goes when the array does.
+    """
+    with tempfile.TemporaryFile(prefix="sklearn_meta_images_") as f:
+        return np.memmap(f, dtype=dtype, mode="w+", shape=shape)
+
+
+def free_memory(device):
+    """Bytes free on ``device``: CUDA memory, or the host's available memory."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return float("inf")
 
 
 def dataset_arrays(dataset, n_extra=0):

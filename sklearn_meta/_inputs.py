@@ -28,11 +28,14 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._devices import resolve_device
 from ._images import (
     apply_geometry,
     check_image_size,
     dataset_arrays,
     decode_images,
+    disk_array,
+    free_memory,
     image_sequence_kind,
     is_dataset,
     resize_batch,
@@ -44,9 +47,11 @@ __all__ = [
     "PixelTensor",
     "as_image_batch",
     "batch_to",
+    "host_copy",
     "encode_groups",
     "normalise_input_shape",
     "rows_of",
+    "stored",
     "to_float",
     "uses_batch_statistics",
 ]
@@ -61,6 +66,9 @@ _INFER_CHUNK_CUDA = 1024
 
 #: above this many bytes a training set that may stream stays in host memory
 _DEVICE_DATA_LIMIT = 2 * 1024**3
+
+#: storage="auto" keeps decoded images in a file above this share of the free memory
+_FREE_SHARE = 0.5
 
 
 def normalise_input_shape(input_shape, name="input_shape"):
@@ -224,57 +232,87 @@ def to_float(batch):
 
 
 class PixelTensor:
-    """uint8 images on a device, read as float32 in [0, 1] a batch at a time.
+    """Images kept as stored, read as float32 batches on a device.
 
-    Indexing gathers and converts the rows asked for (``X_t[rows]`` is a
-    float32 tensor), so the training set is never held as float32: a quarter
-    of the memory. :func:`rows_of` keeps a subset as uint8.
+    The storage is uint8 (read as [0, 1]) or float32, on the device or in
+    host memory (pinned, or a file the operating system pages in); indexing
+    gathers the rows asked for where they are stored and gives them as
+    float32 on ``device`` (``X_t[rows]``), so the whole set is never held
+    there as float32. :func:`rows_of` takes a subset without copying.
     """
 
     dtype = torch.float32
 
-    def __init__(self, data):
+    def __init__(self, data, device=None, rows=None):
         self.data = data
+        self.device = torch.device(device) if device is not None else data.device
+        self.rows = rows  # which rows of data this holds, in order; None: all
 
     @property
     def shape(self):
-        return self.data.shape
-
-    @property
-    def device(self):
-        return self.data.device
+        n = len(self.data) if self.rows is None else len(self.rows)
+        return torch.Size((n, *self.data.shape[1:]))
 
     @property
     def ndim(self):
         return self.data.ndim
 
     def __len__(self):
-        return len(self.data)
+        return self.shape[0]
+
+    def _where(self, index):
+        """``index`` as rows of ``data``, on its device."""
+        if isinstance(index, torch.Tensor) and index.device != self.data.device:
+            index = index.to(self.data.device)
+        if self.rows is None:
+            return index
+        if isinstance(index, int):
+            return int(self.rows[index])
+        return self.rows[index]
 
     def __getitem__(self, index):
-        return to_float(self.data[index])
+        return to_float(self.data[self._where(index)].to(self.device, non_blocking=True))
 
-    def to(self, *args, **kwargs):
-        return PixelTensor(self.data.to(*args, **kwargs))
+    def take(self, index):
+        """The rows ``index`` as a PixelTensor over the same storage."""
+        rows = self._where(index)
+        if not isinstance(rows, torch.Tensor):
+            rows = torch.arange(len(self.data), device=self.data.device)[rows]
+        return PixelTensor(self.data, self.device, rows)
 
-    def pin_memory(self):
-        return PixelTensor(self.data.pin_memory())
+    def to(self, device, non_blocking=False):
+        return PixelTensor(self.data, device, self.rows)
 
 
 def batch_to(X_t, rows, device):
-    """The rows ``rows`` of device or pinned host samples, as float32 on ``device``.
+    """The rows ``rows`` of device or host samples, as float32 on ``device``.
 
     uint8 pixels travel as uint8 and become floats where they arrive.
     """
     if isinstance(X_t, PixelTensor):
-        return to_float(X_t.data[rows].to(device, non_blocking=True))
+        return X_t.to(device)[rows]
     return X_t[rows].to(device, non_blocking=True)
+
+
+def host_copy(X_t):
+    """A copy of device samples in host memory, kept as they are stored."""
+    if isinstance(X_t, PixelTensor):
+        data = X_t.data if X_t.rows is None else X_t.data[X_t.rows]
+        return PixelTensor(data.detach().to("cpu", copy=True), "cpu")
+    return X_t.detach().to("cpu", copy=True)
+
+
+def stored(X_t):
+    """The tensor that holds device samples as stored (uint8 pixels stay uint8)."""
+    if isinstance(X_t, PixelTensor):
+        return X_t.data if X_t.rows is None else X_t.data[X_t.rows]
+    return X_t
 
 
 def rows_of(X_t, rows):
     """The rows ``rows`` of device samples, kept as they are stored (a hold-out split)."""
     if isinstance(X_t, PixelTensor):
-        return PixelTensor(X_t.data[rows])
+        return X_t.take(rows)
     return X_t[rows]
 
 
@@ -323,7 +361,7 @@ class InputMixin:
         if reset:
             return decode_images(
                 X, kind, size=check_image_size(self.image_size), geometry=prep.geometry,
-                min_channels=prep.channels or 1,
+                min_channels=prep.channels or 1, allocate=self._allocate,
             )
         if len(self.input_shape_) != 3:
             raise ValueError(
@@ -332,8 +370,17 @@ class InputMixin:
             )
         return decode_images(
             X, kind, channels=self.input_shape_[0], size=self.image_size_,
-            geometry=prep.geometry,
+            geometry=prep.geometry, allocate=self._allocate,
         )
+
+    def _allocate(self, shape, dtype):
+        """The array decoded images go into: in memory, or a file (``storage``)."""
+        mode = self.storage
+        if mode == "auto":
+            nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+            device = resolve_device(self.device)
+            mode = "stream" if nbytes > _FREE_SHARE * free_memory(device) else "device"
+        return disk_array(shape, dtype) if mode == "stream" else np.empty(shape, dtype)
 
     def _unpack_dataset(self, X, y, n_extra=0):
         """``(images, y, *extra)`` of a dataset ``X``; anything else passes through."""
@@ -368,6 +415,7 @@ class InputMixin:
             X = self._decode(X, kind, reset=reset)
         if reset:
             reset_fitted_state(self)
+            self.storage_ = "stream" if isinstance(X, np.memmap) else "device"
         X, y = self._check_X(X, reset=reset, y=y)
         return self._shape_X(X, reset=reset, decoded=kind is not None), y
 
@@ -421,16 +469,28 @@ class InputMixin:
     def _device_data(self, X, *arrays, stream=False):
         """Validated samples (and arrays of targets) as tensors on ``device_``.
 
-        The one entry point from host data to the device. ``X`` becomes
-        float32; each array keeps its dtype. With ``stream=True`` a training
-        set larger than 2 GiB stays in pinned host memory and its batches
-        travel to the device as they are used.
+        The one entry point from host data to the device. uint8 pixels
+        become a :class:`PixelTensor` that stays uint8 and gives float32
+        batches in [0, 1]; other samples become float32; each array keeps its
+        dtype. Images decoded to a file (``storage_ == "stream"``) stay
+        there, and with ``stream=True`` a training set larger than 2 GiB
+        stays in pinned host memory: their batches travel to the device as
+        they are used.
         """
-        tensors = [self._to_tensor(X)]
-        tensors += [torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
-        if stream and self.device_.type != "cpu" and tensors[0].numel() * 4 > _DEVICE_DATA_LIMIT:
-            return tuple(t.pin_memory() for t in tensors)
-        return tuple(t.to(self.device_) for t in tensors)
+        X = np.ascontiguousarray(X)
+        x = torch.from_numpy(X if X.dtype == np.uint8 else X.astype(np.float32, copy=False))
+        rest = [torch.from_numpy(np.ascontiguousarray(a)).to(self.device_) for a in arrays]
+        on_host = self.device_.type != "cpu" and (
+            self.storage_ == "stream"
+            or (stream and x.numel() * x.element_size() > _DEVICE_DATA_LIMIT)
+        )
+        if on_host and self.storage_ != "stream":
+            x = x.pin_memory()
+        elif not on_host:
+            x = x.to(self.device_)
+        if x.dtype == torch.uint8 or on_host:
+            return (PixelTensor(x, self.device_), *rest)
+        return (x, *rest)
 
     # ------------------------------------------------------------- inference
     def _chunk_size(self, n):

@@ -342,6 +342,7 @@ class PersistenceMixin:
     #: describes models pickled before them (images were never resized then)
     _fitted_defaults = {
         "image_size_": None,
+        "storage_": "device",
         "preprocess_": {"source": None},
         "_preprocessing": Preprocessing(keeps_backbone_layer=True),
     }

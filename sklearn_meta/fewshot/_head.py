@@ -40,6 +40,7 @@ import zlib
 import numpy as np
 import torch
 
+from .._inputs import PixelTensor, host_copy, stored
 from .._training import data_key, from_torch_bytes, to_torch_bytes
 
 __all__ = ["HeadInputs", "TrainingHead"]
@@ -76,12 +77,12 @@ class HeadInputs:
         """A copy whose tensors live on the host (the deferred inputs)."""
         kept = None if self.kept is None else tuple(t.detach().cpu() for t in self.kept)
         # a copy even on the CPU: the samples may be the caller's array
-        X = self.X.detach().to("cpu", copy=True)
+        X = host_copy(self.X)
         return HeadInputs(X, self.y.detach().cpu(), self.absent, self.keep, kept, self.settings)
 
     def fingerprint(self):
         """A CRC of the inputs: two models adapt alike when theirs are equal."""
-        crc = data_key(self.X.numpy(), self.y.numpy())
+        crc = data_key(stored(self.X).numpy(), self.y.numpy())
         crc = zlib.crc32(np.packbits(self.absent).tobytes(), crc)
         crc = zlib.crc32(repr(sorted(self.settings.items())).encode(), crc)
         if self.keep is not None:
@@ -93,10 +94,11 @@ class HeadInputs:
     # --------------------------------------------------------------- pickling
     def state(self):
         """``(plain values, tensors)``: what a pickle holds."""
-        tensors = {"X": self.X, "y": self.y}
+        tensors = {"X": stored(self.X), "y": self.y}
         if self.kept is not None:
             tensors["kept_weight"], tensors["kept_bias"] = self.kept
-        plain = {"absent": self.absent, "keep": self.keep, "settings": self.settings}
+        plain = {"absent": self.absent, "keep": self.keep, "settings": self.settings,
+                 "pixels": isinstance(self.X, PixelTensor)}
         return plain, tensors
 
     @classmethod
@@ -104,8 +106,8 @@ class HeadInputs:
         kept = None
         if "kept_weight" in tensors:
             kept = (tensors["kept_weight"], tensors["kept_bias"])
-        return cls(tensors["X"], tensors["y"], plain["absent"], plain["keep"], kept,
-                   plain["settings"])
+        X = PixelTensor(tensors["X"]) if plain.get("pixels") else tensors["X"]
+        return cls(X, tensors["y"], plain["absent"], plain["keep"], kept, plain["settings"])
 
 
 class TrainingHead:

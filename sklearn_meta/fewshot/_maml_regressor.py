@@ -160,6 +160,15 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
         resized crop and a horizontal flip. A ``torchvision.transforms.v2``
         transform is applied to each image with its own parameters, drawn
         from a generator seeded by ``random_state``.
+    storage : {"auto", "device", "stream"}, default="auto"
+        Where decoded images (files, PIL images, a dataset) are kept.
+        ``"device"``: one uint8 array on the training device (host memory on
+        the CPU). ``"stream"``: a temporary file (in ``TMPDIR``) the operating
+        system pages in, each batch copied to the device as it is used.
+        ``"auto"``: ``"stream"`` when the decoded set would take more than half
+        of the memory free where it would live, else ``"device"``. The results
+        are the same either way; ``storage_`` records the choice. Arrays you
+        pass stay where they are.
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where to train; ``"auto"`` picks CUDA when present.
     random_state : int, RandomState instance or None, default=None
@@ -175,6 +184,11 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
         Column names, when ``X`` was a DataFrame with string column names.
     input_shape_ : tuple
         Shape of one sample as the network receives it.
+    image_size_ : tuple of int or None
+        ``(H, W)`` every image is resized to (``image_size``); None when
+        images keep their own size (or a pretrained network's resizes them).
+    storage_ : {"device", "stream"}
+        Where the training images were kept (see ``storage``).
     preprocess_ : dict
         What images went through before the network (see ``preprocess``).
         ``{"source": None}``: nothing. Otherwise ``"source"`` is
@@ -291,6 +305,7 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
         image_size=None,
         preprocess="auto",
         augment=None,
+        storage="auto",
         device="auto",
         random_state=None,
         verbose=0,
@@ -319,6 +334,7 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
         self.image_size = image_size
         self.preprocess = preprocess
         self.augment = augment
+        self.storage = storage
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

@@ -215,3 +215,43 @@ def test_rows_keep_their_path_and_image_size_needs_images():
         case.make(image_size=8).fit(X, y)
     est = case.make(**CPU)
     assert est.fit(X, y).image_size_ is None
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_images_kept_in_a_file_train_as_in_memory(case, tmp_path):
+    images, y, kw = _data(case)
+    paths = _write_pngs(images, tmp_path)
+    in_memory = _make(case, storage="device").fit(paths, y, **kw)
+    streamed = _make(case, storage="stream").fit(paths, y, **kw)
+    assert (in_memory.storage_, streamed.storage_) == ("device", "stream")
+    np.testing.assert_array_equal(_out(streamed, paths), _out(in_memory, paths))
+    # arrays stay where they are
+    assert _make(case, storage="stream").fit(images, y, **kw).storage_ == "device"
+
+
+def test_auto_storage_streams_what_would_not_fit(monkeypatch, tmp_path):
+    import sklearn_meta._inputs as inputs
+
+    case = next(c for c in CASES if c.name == "finetune")
+    images, y = _digit_images()
+    paths = _write_pngs(images, tmp_path)
+    assert _make(case).fit(paths, y).storage_ == "device"
+    # as if the machine had 10 kB free: the 9.6 kB of pixels are more than half of it
+    monkeypatch.setattr(inputs, "free_memory", lambda device: 10_000)
+    est = _make(case).fit(paths, y)
+    assert est.storage_ == "stream"
+    np.testing.assert_array_equal(
+        est.predict_proba(paths), _make(case, storage="device").fit(paths, y).predict_proba(paths)
+    )
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_a_model_fitted_on_files_pickles_before_its_first_prediction(case, tmp_path):
+    import pickle
+
+    images, y, kw = _data(case)
+    paths = _write_pngs(images, tmp_path)
+    est = _make(case, storage="stream").fit(paths, y, **kw)
+    loaded = pickle.loads(pickle.dumps(est))  # the MAML family's head is not built yet
+    np.testing.assert_array_equal(_out(loaded, paths), _out(est, paths))
+    assert (loaded.image_size_, loaded.storage_) == (None, "stream")
