@@ -11,6 +11,9 @@ package or with scikit-learn. Environment switches:
 
 * ``SKLEARN_META_DOCS_PLOT=0``: build the gallery pages without running the
   examples (no figures): the quick build for editing prose.
+* ``SKLEARN_META_DOCS_EXAMPLES=<regex>``: run only the examples whose path
+  matches (``re.search``), for instance ``plot_finetune_image_folder``; the
+  others get their pages without running.
 * ``CI=true`` (the CI run): the lighter configuration. The examples run in
   full, but the gallery keeps no per-object backreferences, makes no
   "download all" zip files and fails the build on the first example that
@@ -95,13 +98,14 @@ html_sidebars = {
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 RUN_EXAMPLES = os.environ.get("SKLEARN_META_DOCS_PLOT", "1") != "0"
+EXAMPLES_PATTERN = os.environ.get("SKLEARN_META_DOCS_EXAMPLES", r"/plot_")
 
 sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
     "gallery_dirs": "auto_examples",
     # demo.py is what `make demo` runs: a console tour, not a gallery page.
     "ignore_pattern": r"(__init__|demo)\.py",
-    "filename_pattern": r"/plot_" if RUN_EXAMPLES else r"^$",
+    "filename_pattern": EXAMPLES_PATTERN if RUN_EXAMPLES else r"^$",
     "plot_gallery": "True" if RUN_EXAMPLES else "False",
     "within_subsection_order": "FileNameSortKey",
     "remove_config_comments": True,
