@@ -258,6 +258,11 @@ def _to_channels(arr, channels):
     return (arr * (w / 1000)).sum(0, dtype=np.float32)[None]
 
 
+def _tensor(arr):
+    """A tensor of ``arr``, copied when numpy holds it read-only (as PIL's arrays are)."""
+    return torch.from_numpy(np.require(arr, requirements=["C", "W"]))
+
+
 def resize_batch(images, size):
     """Resize ``(n, C, H, W)`` images to ``size`` ``(H, W)`` with antialiasing.
 
@@ -271,7 +276,7 @@ def resize_batch(images, size):
         return images
     out = np.empty((images.shape[0], images.shape[1], *size), dtype=images.dtype)
     for start in range(0, images.shape[0], 256):
-        chunk = torch.from_numpy(np.ascontiguousarray(images[start : start + 256]))
+        chunk = _tensor(images[start : start + 256])
         out[start : start + 256] = TF.resize(chunk, list(size), antialias=True).numpy()
     return out
 
@@ -280,14 +285,14 @@ def apply_geometry(images, geometry):
     """``geometry`` (a resize and crop of one ``(C, H, W)`` tensor) on each of ``images``."""
     if geometry is None:
         return images
-    return np.stack([np.ascontiguousarray(geometry(torch.from_numpy(a)).numpy()) for a in images])
+    return np.stack([np.ascontiguousarray(geometry(_tensor(a)).numpy()) for a in images])
 
 
 def _resize_one(arr, size, geometry):
     if size is not None:
         return resize_batch(arr[None], size)[0]
     if geometry is not None:
-        return np.ascontiguousarray(geometry(torch.from_numpy(arr)).numpy())
+        return np.ascontiguousarray(geometry(_tensor(arr)).numpy())
     return arr
 
 

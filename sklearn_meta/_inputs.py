@@ -224,6 +224,15 @@ def encode_groups(groups, n_samples):
         ) from None
     return codes.astype(np.int64), names
 
+def _module_channels(backbone):
+    """3 when a module given as backbone starts with a convolution of three channels, else 1."""
+    if isinstance(backbone, torch.nn.Module):
+        first = next((m for m in backbone.modules() if isinstance(m, torch.nn.Conv2d)), None)
+        if first is not None and first.in_channels == 3:
+            return 3
+    return 1
+
+
 def to_float(batch):
     """A batch as float32: uint8 pixels become [0, 1], floats pass unchanged."""
     if batch.dtype == torch.uint8:
@@ -361,7 +370,8 @@ class InputMixin:
         if reset:
             return decode_images(
                 X, kind, size=check_image_size(self.image_size), geometry=prep.geometry,
-                min_channels=prep.channels or 1, allocate=self._allocate,
+                min_channels=prep.channels or _module_channels(self.backbone),
+                allocate=self._allocate,
             )
         if len(self.input_shape_) != 3:
             raise ValueError(

@@ -267,3 +267,19 @@ def test_on_cuda_streamed_images_train_as_images_on_the_device(case, tmp_path):
     assert streamed.storage_ == "stream"
     # CUDA kernels need not repeat bit for bit; the two read the same pixels
     np.testing.assert_allclose(_out(streamed, paths), _out(on_device, paths), atol=0.05)
+
+
+def test_grey_files_become_colour_for_a_module_that_takes_three_channels(tmp_path):
+    import warnings
+
+    case = next(c for c in CASES if c.name == "finetune")
+    images, y = _digit_images()
+    paths = _write_pngs(images, tmp_path)  # grey PNG files
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "array is not writable" from the decoder
+        est = case.make(backbone=net, image_size=16).fit(paths, y)
+    assert est.input_shape_ == (3, 16, 16)
