@@ -59,9 +59,10 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
         :class:`~sklearn_meta.FineTuneClassifier` or
         ``DomainAdaptedClassifier`` (anything with ``get_classifier_head``),
         or a ``(features, head)`` pair of modules (copied).
-    method : {"dann", "cdan", "cdan+e", "mmd", "coral", "mdd", "mcc", "bnm", "shot"} or None, \
-            default="cdan+e"
-        The adaptation loss: ``"dann"`` a domain classifier behind a gradient
+    method : str or None, default="cdan+e"
+        The adaptation loss, one of ``"dann"``, ``"cdan"``, ``"cdan+e"``,
+        ``"mmd"``, ``"coral"``, ``"mdd"``, ``"mcc"``, ``"bnm"``, ``"shot"``:
+        ``"dann"`` a domain classifier behind a gradient
         reversal layer (Ganin et al. 2016); ``"cdan"`` / ``"cdan+e"`` a
         domain classifier on the multilinear map of features and
         predictions, randomized above 4096 dimensions, with entropy weights
