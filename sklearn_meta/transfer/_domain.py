@@ -517,6 +517,7 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
         y : array-like of shape (n_samples,) or None, default=None
             Labels within ``classes``, ``-1`` for unlabelled target rows; None
             when ``X`` is a dataset of ``(image, label)`` pairs.
+            ``method="shot"``: None or all ``-1``.
         classes : array-like of shape (n_classes,), default=None
             Every label the model will predict (not -1). Required on the
             first call, except for ``method="shot"`` (the source model's).
