@@ -19,6 +19,13 @@ adaptation loss, which the estimator adds to the classification loss times
   & Saenko 2016).
 * :class:`MDDLoss`: margin disparity discrepancy with an adversarial head
   (Zhang et al. 2019).
+* :class:`MCCLoss`: minimum class confusion of the target predictions (Jin
+  et al. 2020).
+* :class:`BNMLoss`: batch nuclear-norm maximization of the target
+  predictions (Cui et al. 2020).
+
+MCC and BNM read the target predictions alone: they need no domain head and
+no gradient reversal, and add to the classification loss as they are.
 
 Every domain head outputs logits and is trained with
 :func:`torch.nn.functional.binary_cross_entropy_with_logits` (source 0,
@@ -35,14 +42,18 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
+    "BNMLoss",
     "CDANLoss",
     "CORALLoss",
     "DANNLoss",
+    "MCCLoss",
     "MDDLoss",
     "MMDLoss",
+    "bnm",
     "grad_reverse",
     "grl_coeff",
     "make_criterion",
+    "mcc",
 ]
 
 
@@ -383,16 +394,101 @@ class MDDLoss(nn.Module):
         return self.margin * source + target
 
 
+def mcc(logits, temperature=2.5):
+    """Minimum class confusion of a batch of target logits (Jin et al. 2020).
+
+    With ``Y = softmax(logits / temperature)`` (``n`` rows, ``k`` classes),
+    each row is weighted by ``w_i = 1 + exp(-H(Y_i))``, rescaled to sum to
+    ``n`` (confident rows count more; the weights are not differentiated).
+    The class confusion ``C = Y^T diag(w) Y`` has each column divided by its
+    sum (the paper's category normalisation), and the loss is the mean over
+    classes of the off-diagonal mass: ``(sum(C) - trace(C)) / k``. It is 0
+    when no two classes share a row, and ``(k - 1) / k`` when every row is
+    uniform.
+
+    Parameters
+    ----------
+    logits : torch.Tensor of shape (n, n_classes)
+        Class logits of target rows.
+    temperature : float, default=2.5
+        The temperature ``T`` that rescales the logits (2.5 in the paper).
+
+    Returns
+    -------
+    torch.Tensor
+        A scalar.
+    """
+    n, k = logits.shape
+    p = F.softmax(logits / temperature, dim=1)
+    w = 1.0 + torch.exp(-entropy(p.detach()))
+    w = n * w / w.sum()
+    confusion = (p * w.unsqueeze(1)).T @ p
+    confusion = confusion / confusion.sum(dim=0, keepdim=True)
+    return (confusion.sum() - confusion.trace()) / k
+
+
+class MCCLoss(nn.Module):
+    """Minimum Class Confusion (MCC; Jin et al. 2020), on the target predictions.
+
+    See :func:`mcc`. The source rows are not read: their cross-entropy is
+    the classification loss the estimator adds it to.
+
+    Parameters
+    ----------
+    temperature : float, default=2.5
+        Temperature of the target predictions (2.5 in the paper).
+    """
+
+    def __init__(self, temperature=2.5):
+        super().__init__()
+        self.temperature = temperature
+
+    def forward(self, f_s, f_t, logits_s, logits_t, coeff):
+        return mcc(logits_t, self.temperature)
+
+
+def bnm(logits):
+    """Batch nuclear-norm maximization loss ``-||softmax(logits)||_* / n`` (Cui et al. 2020).
+
+    The nuclear norm (sum of singular values) of the ``n x k`` prediction
+    matrix grows with both the confidence of each row and the number of
+    classes the batch predicts: maximising it sharpens the predictions
+    without letting them collapse onto a few classes.
+
+    Parameters
+    ----------
+    logits : torch.Tensor of shape (n, n_classes)
+        Class logits of target rows.
+
+    Returns
+    -------
+    torch.Tensor
+        A scalar, at most 0.
+    """
+    p = F.softmax(logits, dim=1)
+    return -torch.linalg.matrix_norm(p, ord="nuc") / p.shape[0]
+
+
+class BNMLoss(nn.Module):
+    """Batch Nuclear-norm Maximization (BNM; Cui et al. 2020), on the target predictions.
+
+    See :func:`bnm`. The source rows are not read.
+    """
+
+    def forward(self, f_s, f_t, logits_s, logits_t, coeff):
+        return bnm(logits_t)
+
+
 #: methods whose loss goes through the gradient reversal layer
 ADVERSARIAL = frozenset({"dann", "cdan", "cdan+e", "mdd"})
 
 
-def make_criterion(method, n_features, n_classes, *, hidden=256, margin=4.0):
+def make_criterion(method, n_features, n_classes, *, hidden=256, margin=4.0, temperature=2.5):
     """The criterion of ``method`` (None for source-only).
 
     Parameters
     ----------
-    method : {"dann", "cdan", "cdan+e", "mmd", "coral", "mdd"} or None
+    method : {"dann", "cdan", "cdan+e", "mmd", "coral", "mdd", "mcc", "bnm"} or None
         The adaptation method.
     n_features : int
         Width of the features.
@@ -402,6 +498,8 @@ def make_criterion(method, n_features, n_classes, *, hidden=256, margin=4.0):
         Width of the domain classifiers' hidden layers.
     margin : float, default=4.0
         MDD's γ.
+    temperature : float, default=2.5
+        MCC's temperature.
 
     Returns
     -------
@@ -419,4 +517,8 @@ def make_criterion(method, n_features, n_classes, *, hidden=256, margin=4.0):
         return CORALLoss()
     if method == "mdd":
         return MDDLoss(n_features, n_classes, margin)
+    if method == "mcc":
+        return MCCLoss(temperature)
+    if method == "bnm":
+        return BNMLoss()
     raise ValueError(f"unknown method {method!r}")

@@ -1,4 +1,4 @@
-"""Unsupervised domain adaptation: DANN, CDAN / CDAN+E, MMD, Deep CORAL, MDD."""
+"""Unsupervised domain adaptation: DANN, CDAN / CDAN+E, MMD, Deep CORAL, MDD, MCC, BNM, SHOT."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from ..backbones import build_backbone
 from ..exceptions import DomainAdaptationWarning
 from ._adaptation import ADVERSARIAL, grl_coeff, make_criterion
 from ._minibatch import HeadNet, MinibatchEstimator, batch_bounds
+from ._shot import SHOTLoss, SourceFreeMixin
 
 __all__ = ["DomainAdaptedClassifier"]
 
@@ -28,10 +29,10 @@ __all__ = ["DomainAdaptedClassifier"]
 #: (skada's convention: source domains positive, target domains negative)
 _SOURCE, _TARGET = 1, -2
 
-_METHODS = ("dann", "cdan", "cdan+e", "mmd", "coral", "mdd")
+_METHODS = ("dann", "cdan", "cdan+e", "mmd", "coral", "mdd", "mcc", "bnm", "shot")
 
 
-class DomainAdaptedClassifier(MinibatchEstimator, BaseTorchClassifier):
+class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClassifier):
     """A classifier whose features do not tell the source from the target domain.
 
     Fit on labelled source rows and unlabelled target rows together: the
@@ -42,33 +43,55 @@ class DomainAdaptedClassifier(MinibatchEstimator, BaseTorchClassifier):
     labelled rows plus ``trade_off`` times the adaptation loss of
     ``method``. ``predict`` needs no domain.
 
+    With ``method="shot"`` it adapts a model whose training data you do not
+    have: ``backbone`` is the fitted source model, ``fit(X_target)`` takes
+    unlabelled target rows alone (see Notes).
+
     Parameters
     ----------
-    backbone : str, backbone config, torch.nn.Module or fitted estimator, default="auto"
+    backbone : str, backbone config, torch.nn.Module, fitted estimator or pair, default="auto"
         The feature extractor: ``"auto"`` (``"conv4"`` for images, ``"mlp"``
         for rows), ``"mlp"``, ``"conv4"``, a torchvision model name, a
         config such as :class:`~sklearn_meta.backbones.MLPBackbone`, a module
         (copied), or a fitted sklearn_meta estimator (its feature extractor
-        is copied: start from a pretrained or fine-tuned model).
-    method : {"dann", "cdan", "cdan+e", "mmd", "coral", "mdd"} or None, default="cdan+e"
-        The adaptation loss: ``"dann"`` a domain classifier behind a gradient
+        is copied: start from a pretrained or fine-tuned model). For
+        ``method="shot"``, the source model: a fitted
+        :class:`~sklearn_meta.FineTuneClassifier` or
+        ``DomainAdaptedClassifier`` (anything with ``get_classifier_head``),
+        or a ``(features, head)`` pair of modules (copied).
+    method : str or None, default="cdan+e"
+        The adaptation loss, one of ``"dann"``, ``"cdan"``, ``"cdan+e"``,
+        ``"mmd"``, ``"coral"``, ``"mdd"``, ``"mcc"``, ``"bnm"``, ``"shot"``:
+        ``"dann"`` a domain classifier behind a gradient
         reversal layer (Ganin et al. 2016); ``"cdan"`` / ``"cdan+e"`` a
         domain classifier on the multilinear map of features and
         predictions, randomized above 4096 dimensions, with entropy weights
         for ``"cdan+e"`` (Long et al. 2018); ``"mmd"`` multi-kernel MMD (Long
         et al. 2015); ``"coral"`` Deep CORAL (Sun & Saenko 2016); ``"mdd"``
-        margin disparity discrepancy (Zhang et al. 2019). None trains on the
-        source rows alone, on the same network and schedule: the baseline.
+        margin disparity discrepancy (Zhang et al. 2019); ``"mcc"`` minimum
+        class confusion of the target predictions (Jin et al. 2020);
+        ``"bnm"`` batch nuclear-norm maximization of the target predictions
+        (Cui et al. 2020); ``"shot"`` source-free adaptation of a fitted
+        source model with target rows alone (Liang et al. 2020). None trains
+        on the source rows alone, on the same network and schedule: the
+        baseline.
     trade_off : float, default=1.0
         Weight of the adaptation loss. For the adversarial methods the
         reversed gradient is also ramped up as ``2 / (1 + exp(-10 p)) - 1``
-        over the share ``p`` of ``max_epochs`` done (Ganin et al.).
+        over the share ``p`` of ``max_epochs`` done (Ganin et al.). For
+        ``"shot"``, the weight of information maximisation.
     domain_hidden : int, default=256
         Width of the two hidden layers of the domain classifier (DANN, CDAN).
     margin : float, default=2.0
         MDD's margin factor γ. Measured on MNIST <-> USPS (benchmarks/README.md):
         γ = 2 gave 93.0 % on M->U and 73.4 % on U->M where γ = 4 (the paper's
         Office-31 value) gave 91.6 % and collapsed to 11.3 % (seed 0).
+    temperature : float, default=2.5
+        MCC's temperature ``T``: the target logits are divided by it before
+        the softmax (2.5, the paper's value for every benchmark).
+    pseudo_label_weight : float, default=0.3
+        SHOT's β: weight of the cross-entropy against the pseudo-labels (0.3
+        in the paper; 0 leaves information maximisation alone).
     weights : str or None, default=None
         Weights to start the backbone from: a torchvision weights name or a
         local state-dict file (loaded with ``weights_only=True``).
@@ -77,7 +100,8 @@ class DomainAdaptedClassifier(MinibatchEstimator, BaseTorchClassifier):
         for a pretrained backbone (``weights`` given, a module or a fitted
         estimator) and 1.0 otherwise.
     max_epochs : int, default=20
-        Epochs run by ``fit``; an epoch is one pass over the source rows.
+        Epochs run by ``fit``; an epoch is one pass over the source rows
+        (for ``"shot"``, over the target rows).
         ``partial_fit`` runs one. The schedules count progress against it.
     batch_size : int, default=64
         Source rows per minibatch step; as many target rows go with them.
@@ -175,7 +199,8 @@ class DomainAdaptedClassifier(MinibatchEstimator, BaseTorchClassifier):
         The device the model lives on.
     module_ : torch.nn.Module
         The network: ``features``, ``head`` and ``criterion`` (the domain
-        classifier, adversarial head or random map of the method).
+        classifier, adversarial head or random map of the method; for
+        ``"shot"`` the current pseudo-labels).
     optimizer_ : torch.optim.Optimizer
         The optimiser, kept so that ``partial_fit`` continues.
     pretrained_ : bool
@@ -193,6 +218,8 @@ class DomainAdaptedClassifier(MinibatchEstimator, BaseTorchClassifier):
         Per epoch: ``train_loss`` (cross-entropy of the labelled rows),
         ``train_acc``, ``adapt_loss``, ``coeff`` (the reversal coefficient
         at the epoch's end), and the validation scores with early stopping.
+        For ``"shot"``: ``train_loss`` and ``train_acc`` against the
+        pseudo-labels, ``adapt_loss`` the information-maximisation loss.
     validation_scores_ : list of float or None
         Validation accuracy per epoch, with early stopping.
     best_validation_score_ : float or None
@@ -229,6 +256,35 @@ class DomainAdaptedClassifier(MinibatchEstimator, BaseTorchClassifier):
     layers of ``domain_hidden`` units and end in one logit, trained with
     ``BCEWithLogits`` (source 0, target 1).
 
+    **MCC and BNM** read the target predictions of each minibatch alone
+    (no domain head, no gradient reversal). MCC: the predictions at
+    temperature ``T``, weighted by ``1 + exp(-entropy)`` (not
+    differentiated), give a class-confusion matrix whose columns are
+    normalised; the loss is its off-diagonal mass over the number of
+    classes. BNM: minus the nuclear norm of the softmax predictions over
+    the batch size.
+
+    **Source-free adaptation (SHOT).** To adapt a model whose training data
+    you do not have, pass the fitted source model as ``backbone`` and
+    ``method="shot"``, and fit on the target rows alone:
+    ``fit(X_target)`` (``y`` omitted or all ``-1``; labelled rows, or
+    positive ``sample_domain``, are refused rather than silently ignored:
+    a source-free fit has no source rows). The source head is copied and
+    frozen; the feature extractor, copied from the source, is trained on
+    each step's ``batch_size`` target rows with ``trade_off`` times the
+    information-maximisation loss (mean entropy of the predictions minus
+    the entropy of their mean) plus ``pseudo_label_weight`` times the
+    cross-entropy against pseudo-labels, made at the start of every epoch
+    (nearest class centroid in feature space by cosine distance, the
+    centroids weighted by the predictions, refined once). ``classes_`` are
+    the source model's (``0 .. n - 1`` for a ``(features, head)`` pair of a
+    head with ``n`` outputs); ``partial_fit`` needs no ``classes`` and
+    refuses ones that differ. ``backbone_lr="auto"`` is 0.1 here too, as the
+    features are pretrained; ``get_classifier_head`` of the adapted model
+    returns the source head. A string backbone, a plain module or a fitted
+    model without a classifier head (ProtoNet, MAML) is refused: SHOT needs
+    the source's head.
+
     References
     ----------
     .. [1] Ganin, Y. et al. "Domain-adversarial training of neural networks",
@@ -241,6 +297,14 @@ class DomainAdaptedClassifier(MinibatchEstimator, BaseTorchClassifier):
        domain adaptation", ECCV 2016 workshops.
     .. [5] Zhang, Y., Liu, T., Long, M. and Jordan, M. I. "Bridging theory and
        algorithm for domain adaptation", ICML 2019.
+    .. [6] Jin, Y., Wang, X., Long, M. and Wang, J. "Minimum class confusion
+       for versatile domain adaptation", ECCV 2020.
+    .. [7] Cui, S., Wang, S., Zhuo, J., Li, L., Huang, Q. and Tian, Q.
+       "Towards discriminability and diversity: batch nuclear-norm
+       maximization under label insufficient situations", CVPR 2020.
+    .. [8] Liang, J., Hu, D. and Feng, J. "Do we really need to access the
+       source data? Source hypothesis transfer for unsupervised domain
+       adaptation", ICML 2020.
 
     Examples
     --------
@@ -269,16 +333,21 @@ class DomainAdaptedClassifier(MinibatchEstimator, BaseTorchClassifier):
         return f"trade_off (the weight of the {method!r} adaptation loss) or lr"
 
     _build_param_names = (
-        "backbone", "method", "domain_hidden", "margin", "optimizer", "backbone_lr",
+        "backbone", "method", "domain_hidden", "margin", "temperature", "optimizer",
+        "backbone_lr",
     )
 
     _parameter_constraints: dict = {
         **BaseTorchClassifier._parameter_constraints,
-        "backbone": [str, HasMethods(["build"]), nn.Module, HasMethods(["get_feature_extractor"])],
+        "backbone": [
+            str, HasMethods(["build"]), nn.Module, HasMethods(["get_feature_extractor"]), tuple,
+        ],
         "method": [StrOptions(set(_METHODS)), None],
         "trade_off": [Interval(Real, 0, None, closed="left")],
         "domain_hidden": [Interval(Integral, 1, None, closed="left")],
         "margin": [Interval(Real, 0, None, closed="neither")],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "pseudo_label_weight": [Interval(Real, 0, None, closed="left")],
         "weights": [str, os.PathLike, None],
         "backbone_lr": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -294,6 +363,8 @@ class DomainAdaptedClassifier(MinibatchEstimator, BaseTorchClassifier):
         trade_off=1.0,
         domain_hidden=256,
         margin=2.0,
+        temperature=2.5,
+        pseudo_label_weight=0.3,
         weights=None,
         backbone_lr="auto",
         max_epochs=20,
@@ -320,6 +391,8 @@ class DomainAdaptedClassifier(MinibatchEstimator, BaseTorchClassifier):
         self.trade_off = trade_off
         self.domain_hidden = domain_hidden
         self.margin = margin
+        self.temperature = temperature
+        self.pseudo_label_weight = pseudo_label_weight
         self.weights = weights
         self.backbone_lr = backbone_lr
         self.max_epochs = max_epochs
@@ -392,11 +465,12 @@ class DomainAdaptedClassifier(MinibatchEstimator, BaseTorchClassifier):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, [C,] H, W)
-            Source and target rows together.
+            Source and target rows together (``method="shot"``: target rows
+            alone).
         y : array-like of shape (n_samples,) or None, default=None
             Class labels of the source rows, ``-1`` for unlabelled target rows;
             None when ``X`` is a dataset of ``(image, label)`` pairs (label
-            -1 for a target image).
+            -1 for a target image). ``method="shot"``: None or all ``-1``.
         sample_domain : array-like of shape (n_samples,), default=None
             Domain of each row: positive ints for source domains, negative
             ints for target domains (target rows may then be labelled).
@@ -407,6 +481,11 @@ class DomainAdaptedClassifier(MinibatchEstimator, BaseTorchClassifier):
         self : DomainAdaptedClassifier
             The fitted estimator.
         """
+        if self._is_source_free(first=True):
+            X = self._validate_source_free(X, y, sample_domain, None, first=True)
+            self._initialize(X.shape[1:])
+            self._fit_source_free(X, lambda: self.max_epochs)
+            return self
         X, y = self._validate_X_y(X, y)
         y = column_or_1d(y, warn=True)
         if np.all(y == self._unlabeled_marker):
@@ -438,9 +517,10 @@ class DomainAdaptedClassifier(MinibatchEstimator, BaseTorchClassifier):
         y : array-like of shape (n_samples,) or None, default=None
             Labels within ``classes``, ``-1`` for unlabelled target rows; None
             when ``X`` is a dataset of ``(image, label)`` pairs.
+            ``method="shot"``: None or all ``-1``.
         classes : array-like of shape (n_classes,), default=None
             Every label the model will predict (not -1). Required on the
-            first call.
+            first call, except for ``method="shot"`` (the source model's).
         sample_domain : array-like of shape (n_samples,), default=None
             As in :meth:`fit`.
 
@@ -450,6 +530,11 @@ class DomainAdaptedClassifier(MinibatchEstimator, BaseTorchClassifier):
             The updated estimator.
         """
         first = not self.__sklearn_is_fitted__()
+        if self._is_source_free(first):
+            X = self._validate_source_free(X, y, sample_domain, classes, first=first)
+            self._begin_partial_fit(first, X.shape[1:])
+            self._fit_source_free(X, lambda: self.n_iter_ + 1)
+            return self
         if classes is not None and np.any(np.asarray(classes, dtype=object) == -1):
             raise ValueError(
                 "classes must list the labels the model predicts; -1 marks unlabelled "
@@ -463,13 +548,21 @@ class DomainAdaptedClassifier(MinibatchEstimator, BaseTorchClassifier):
         return self
 
     def _build_module(self, input_shape, *, weights):
+        if self.method == "shot":
+            return self._build_source_free(input_shape, weights=weights)
+        if self.method != "shot" and isinstance(self.backbone, tuple):
+            raise ValueError(
+                f"backbone=(features, head) is a source model for method='shot'; "
+                f"method={self.method!r} trains a new head on the features alone: pass "
+                "backbone=features."
+            )
         features, n_features, pretrained = build_backbone(
             self.backbone, input_shape, weights=weights
         )
         n_classes = len(self.classes_)
         criterion = make_criterion(
             self.method, n_features, n_classes, hidden=int(self.domain_hidden),
-            margin=float(self.margin),
+            margin=float(self.margin), temperature=float(self.temperature),
         )
         return HeadNet(features, n_features, n_classes, criterion), pretrained
 
@@ -478,10 +571,12 @@ class DomainAdaptedClassifier(MinibatchEstimator, BaseTorchClassifier):
         groups = [
             {"params": list(m.features.parameters()), "lr": self.lr * self._backbone_lr_ratio()}
         ]
-        heads = list(m.head.parameters())
+        # SHOT keeps the source head frozen: only the features train
+        heads = [] if isinstance(m.criterion, SHOTLoss) else list(m.head.parameters())
         if m.criterion is not None:
             heads += list(m.criterion.parameters())
-        groups.append({"params": heads, "lr": self.lr})
+        if heads:
+            groups.append({"params": heads, "lr": self.lr})
         for g in groups:
             g["base_lr"] = g["lr"]
         return self._optimizer_for(groups)

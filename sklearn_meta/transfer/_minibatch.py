@@ -14,14 +14,17 @@ takes; that is all a subclass says, through
 
 from __future__ import annotations
 
+import copy
 import functools
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from .._devices import module_lock
 from .._inputs import batch_to
 from .._training import MinibatchRunner
 from ..backbones import has_batch_norm
@@ -45,12 +48,17 @@ def batch_bounds(n, batch_size):
 
 class HeadNet(nn.Module):
     """A feature extractor followed by a linear classifier (and, for domain
-    adaptation, the adaptation criterion, whose parameters train with the head)."""
+    adaptation, the adaptation criterion, whose parameters train with the head).
 
-    def __init__(self, features, n_features, n_classes, criterion=None):
+    ``head``, when given, replaces the new linear classifier: a source
+    model's head, which source-free adaptation keeps.
+    """
+
+    def __init__(self, features, n_features, n_classes, criterion=None, head=None):
         super().__init__()
         self.features = features
-        self.head = nn.Linear(n_features, n_classes)
+        self.n_features = n_features
+        self.head = nn.Linear(n_features, n_classes) if head is None else head
         self.criterion = criterion
 
     def forward(self, x):
@@ -75,7 +83,44 @@ class MinibatchEstimator:
 
     @property
     def _n_features_out(self):
-        return self.module_.head.in_features
+        return self.module_.n_features
+
+    def get_classifier_head(self):
+        """A trainable copy of the fitted classifier head, on the CPU.
+
+        With :meth:`get_feature_extractor` it gives the whole fitted model:
+        ``head(features(x))`` are the logits of ``decision_function``, in
+        the order of ``classes_``. Source-free adaptation
+        (``DomainAdaptedClassifier(backbone=<this estimator>,
+        method="shot")``) reads it.
+
+        Returns
+        -------
+        torch.nn.Module
+            A copy of the head (a ``torch.nn.Linear`` from the embedding of
+            ``transform`` to one logit per class), on the CPU, with every
+            parameter trainable; changing it never changes this estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import torch
+        >>> from sklearn_meta import FineTuneClassifier
+        >>> X = np.random.RandomState(0).rand(40, 8).astype(np.float32)
+        >>> y = np.arange(40) % 2
+        >>> clf = FineTuneClassifier("mlp", max_epochs=1, random_state=0).fit(X, y)
+        >>> features, head = clf.get_feature_extractor(), clf.get_classifier_head()
+        >>> with torch.no_grad():
+        ...     logits = head(features(torch.from_numpy(X[:3]))).numpy()
+        >>> np.allclose(logits[:, 1] - logits[:, 0], clf.decision_function(X[:3]), atol=1e-5)
+        True
+        """
+        check_is_fitted(self)
+        with module_lock(self.module_):
+            head = copy.deepcopy(self.module_.head).cpu()
+        for p in head.parameters():
+            p.requires_grad_(True)
+        return head
 
     def _backbone_lr_ratio(self):
         if self.backbone_lr == "auto":

@@ -28,7 +28,9 @@ from sklearn_meta.exceptions import DomainAdaptationWarning
 from sklearn_meta.transfer import _adaptation as A
 
 CPU = dict(device="cpu", random_state=0)
-METHODS = ["dann", "cdan", "cdan+e", "mmd", "coral", "mdd"]
+#: every method that adapts with source and target rows ("shot" is source-free:
+#: tests/transfer/test_shot.py)
+METHODS = ["dann", "cdan", "cdan+e", "mmd", "coral", "mdd", "mcc", "bnm"]
 
 
 def small(method="dann", **kw):
@@ -266,6 +268,111 @@ def test_mdd_loss_is_the_margin_disparity():
     src = torch.nn.functional.cross_entropy(adv_s, l_s.argmax(1))
     p = torch.softmax(adv_t, 1)[torch.arange(7), l_t.argmax(1)]
     assert torch.allclose(loss, 4.0 * src - torch.log(1 - p).mean())
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_mcc_loss_is_jin_et_als_minimum_class_confusion():
+    rng = np.random.RandomState(0)
+    z_s, z_t = rng.randn(4, 3), rng.randn(6, 3) * 2
+    T = 2.5
+    # by hand: temperature-scaled predictions, entropy weights rescaled to sum
+    # to the batch size, class confusion Y^T W Y, columns normalised, mean
+    # off-diagonal mass per class
+    p = _softmax(z_t / T)
+    h = -(p * np.log(p)).sum(axis=1)
+    w = 1 + np.exp(-h)
+    w = 6 * w / w.sum()
+    c = sum(w[i] * np.outer(p[i], p[i]) for i in range(6))
+    c = c / c.sum(axis=0, keepdims=True)
+    expected = (c.sum() - np.trace(c)) / 3
+    crit = A.make_criterion("mcc", 5, 3, temperature=T)
+    f = torch.zeros(10, 5, dtype=torch.float64)
+    got = crit(f[:4], f[4:], torch.from_numpy(z_s), torch.from_numpy(z_t), 0.3)
+    assert float(got) == pytest.approx(expected, rel=1e-6)
+    # the source logits are not read; the temperature is
+    assert float(A.mcc(torch.from_numpy(z_t), T)) == pytest.approx(expected, rel=1e-6)
+    assert float(A.mcc(torch.from_numpy(z_t), 1.0)) != pytest.approx(expected, rel=1e-3)
+    # no confusion for one-hot rows; (k - 1) / k for uniform ones
+    assert float(A.mcc(torch.eye(3) * 200.0, 1.0)) == pytest.approx(0.0, abs=1e-6)
+    assert float(A.mcc(torch.zeros(5, 3))) == pytest.approx(2 / 3)
+
+
+def test_mcc_entropy_weights_are_not_differentiated():
+    z = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(A.mcc(z), z)
+
+    def fixed_weights(z):  # the same loss with the weights computed outside autograd
+        p = torch.softmax(z / 2.5, 1)
+        w = 1 + torch.exp(-A.entropy(p.detach()))
+        w = 6 * w / w.sum()
+        c = (p * w[:, None]).T @ p
+        c = c / c.sum(0, keepdim=True)
+        return (c.sum() - c.trace()) / 4
+
+    (g_fixed,) = torch.autograd.grad(fixed_weights(z), z)
+    assert_allclose(g.numpy(), g_fixed.numpy(), rtol=1e-10)
+    assert g.abs().sum() > 0
+
+
+def test_bnm_loss_is_minus_the_nuclear_norm_over_the_batch_size():
+    rng = np.random.RandomState(0)
+    z_s, z_t = rng.randn(4, 3), rng.randn(7, 3) * 2
+    p = _softmax(z_t)
+    expected = -np.linalg.svd(p, compute_uv=False).sum() / 7
+    crit = A.make_criterion("bnm", 5, 3)
+    f = torch.zeros(11, 5, dtype=torch.float64)
+    got = crit(f[:4], f[4:], torch.from_numpy(z_s), torch.from_numpy(z_t), 0.3)
+    assert float(got) == pytest.approx(expected, rel=1e-9)
+    # confident, diverse predictions have the larger norm: the lower loss
+    diverse = torch.eye(3).repeat(2, 1) * 50.0
+    collapsed = torch.zeros(6, 3)
+    collapsed[:, 0] = 50.0
+    # two one-hot rows per class: three singular values sqrt(2)
+    assert float(A.bnm(diverse)) == pytest.approx(-3 * np.sqrt(2) / 6, rel=1e-6)
+    assert float(A.bnm(collapsed)) == pytest.approx(-np.sqrt(6) / 6, rel=1e-6)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_each_method_fits_continues_repeats_and_pickles(method, shift):
+    X, y, Xt, _ = shift
+    a = small(method, max_epochs=1).fit(X, y)
+    assert a.adapted_ and np.isfinite(a.history_[-1, "adapt_loss"])
+    b = small(method, max_epochs=1).partial_fit(X, y, classes=np.arange(10))
+    assert same_state(a, b)
+    back = pickle.loads(pickle.dumps(a))
+    assert_array_equal(back.predict_proba(Xt), a.predict_proba(Xt))
+    back.partial_fit(X, y)
+    a.partial_fit(X, y)
+    assert a.n_iter_ == back.n_iter_ == 2
+    assert same_state(a, back)
+
+
+def test_temperature_reaches_the_mcc_loss_and_is_kept_by_the_fit(shift):
+    X, y, _, _ = shift
+    clf = small("mcc", temperature=1.5, max_epochs=1).fit(X, y)
+    assert clf.module_.criterion.temperature == 1.5
+    again = pickle.loads(pickle.dumps(clf.set_params(temperature=4.0)))
+    assert again.module_.criterion.temperature == 1.5
+    with pytest.raises(ValueError, match="temperature"):
+        small("mcc", temperature=0.0).fit(X, y)
+
+
+@pytest.mark.parametrize("method", ["mcc", "bnm"])
+def test_label_free_selection_with_the_confusion_methods(method, shift):
+    from sklearn_meta.model_selection import DomainShuffleSplit, make_da_scorer
+
+    X, y, Xt, yt = shift
+    for kind in ("entropy", "iwv", "dev"):
+        search = GridSearchCV(
+            small(method, max_epochs=1), {"trade_off": [0.1, 1.0]},
+            cv=DomainShuffleSplit(n_splits=2, random_state=0), scoring=make_da_scorer(kind),
+        ).fit(X, y)
+        assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+        assert search.best_estimator_.score(Xt, yt) > 0.1
 
 
 # -------------------------------------------------------- domains and y
