@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "DatasetImages",
     "apply_geometry",
     "check_image_size",
     "dataset_arrays",
@@ -96,6 +97,8 @@ def image_sequence_kind(X):
     >>> image_sequence_kind([[0.0, 1.0], [2.0, 3.0]]) is None
     True
     """
+    if isinstance(X, DatasetImages):
+        return X.kind
     if hasattr(X, "to_numpy") and getattr(X, "ndim", None) == 1:  # a pandas Series
         X = X.to_numpy()
     if isinstance(X, np.ndarray):
@@ -405,16 +408,44 @@ def free_memory(device):
         return float("inf")
 
 
+class DatasetImages:
+    """The images of a map-style dataset, read one at a time as they are indexed.
+
+    Nothing is held: a fit reads the dataset twice, once for the sizes and
+    colour of its images and once for their pixels, so that the decoded set
+    is held once, as uint8.
+    """
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+        self.kind = _item_kind(self[0]) if len(dataset) else None
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        item = self.dataset[i]
+        return item[0] if isinstance(item, (tuple, list)) else item
+
+
+def _labels_without_images(dataset):
+    """An ``ImageFolder``'s ``targets``, read without decoding a picture; else None."""
+    targets = getattr(dataset, "targets", None)
+    if targets is None or len(targets) != len(dataset):
+        return None
+    return np.asarray([t.item() if isinstance(t, torch.Tensor) else t for t in targets])
+
+
 def dataset_arrays(dataset, n_extra=0):
     """The images and labels of a dataset of ``(image, label[, extra...])`` items.
 
-    With ``n_extra=None`` only the images are read (prediction): an item may
-    be an image or a tuple that starts with one.
+    With ``n_extra=None`` only the images are wanted (prediction): an item
+    may be an image or a tuple that starts with one.
 
     Returns
     -------
-    images : list
-        The images, as the dataset yields them (PIL images or tensors).
+    images : DatasetImages
+        The images, read from the dataset as they are indexed.
     columns : list of ndarray
         The labels, then each extra column (a task for ``MAMLRegressor``).
         An ``ImageFolder``'s class indices become its class names (``-1``,
@@ -429,24 +460,32 @@ def dataset_arrays(dataset, n_extra=0):
         ) from None
     if n == 0:
         raise ValueError(f"X is an empty {type(dataset).__name__}: it holds no image.")
-    images, columns = [], [[] for _ in range(1 + (n_extra or 0))]
-    for i in range(n):
-        item = dataset[i]
-        if n_extra is None:
-            images.append(item[0] if isinstance(item, (tuple, list)) else item)
-            continue
-        if not isinstance(item, (tuple, list)) or len(item) != 2 + n_extra:
-            want = "(image, label)" if n_extra == 0 else "(image, target, group)"
-            raise ValueError(
-                f"X is a dataset whose items must be {want}; item {i} is "
-                f"{type(item).__name__}{f' of length {len(item)}' if hasattr(item, '__len__') else ''}."
-            )
-        images.append(item[0])
-        for col, value in zip(columns, item[1:]):
-            col.append(value.item() if isinstance(value, torch.Tensor) else value)
+    images = DatasetImages(dataset)
+    if images.kind is None:
+        raise ValueError(
+            f"X is a dataset whose first item holds a {type(images[0]).__name__}, not an "
+            "image: its items must start with a PIL image, an array or a tensor of two or "
+            "more dimensions, or a file path."
+        )
     if n_extra is None:
         return images, []
-    columns = [np.asarray(c) for c in columns]
+    labels = _labels_without_images(dataset) if n_extra == 0 else None
+    if labels is not None:
+        columns = [labels]
+    else:
+        columns = [[] for _ in range(1 + n_extra)]
+        for i in range(n):
+            item = dataset[i]
+            if not isinstance(item, (tuple, list)) or len(item) != 2 + n_extra:
+                want = "(image, label)" if n_extra == 0 else "(image, target, group)"
+                size = f" of length {len(item)}" if hasattr(item, "__len__") else ""
+                raise ValueError(
+                    f"X is a dataset whose items must be {want}; item {i} is "
+                    f"{type(item).__name__}{size}."
+                )
+            for col, value in zip(columns, item[1:]):
+                col.append(value.item() if isinstance(value, torch.Tensor) else value)
+        columns = [np.asarray(c) for c in columns]
     names = getattr(dataset, "classes", None)
     labels = columns[0]
     if names is not None and n_extra == 0 and labels.dtype.kind in "iu":
