@@ -409,6 +409,14 @@ class InputMixin:
         X, _ = self._check_X(X, reset=reset)
         return self._shape_X(X, reset=reset, decoded=kind is not None)
 
+    def _validate_rows(self, X, rows):
+        """``_validate_X(X)[rows]``, decoding only those rows of a sequence of images."""
+        if is_dataset(X):
+            X = dataset_arrays(X, None)[0]
+        if image_sequence_kind(X) is not None:
+            return self._validate_X([X[i] for i in rows], reset=False)
+        return self._validate_X(X, reset=False)[rows]
+
     def _validate_X_y(self, X, y, *, reset=True):
         """Validate ``X, y``; with ``reset``, forget any previous fit first.
 

@@ -496,12 +496,11 @@ class BaseEpisodicClassifier(EpisodicTraining, BaseTorchClassifier):
     def _predict_episodes_logits(self, X, s_idx, s_y, q_idx, n_way):
         check_is_fitted(self)
         self._validate_params()
-        X = self._validate_X(X, reset=False)
-        # move only the rows the episodes use
+        # validate (decode, for files) and move only the rows the episodes use
         used, inverse = torch.unique(
             torch.cat([s_idx.flatten(), q_idx.flatten()]).cpu(), return_inverse=True
         )
-        X_t = self._to_tensor(X[used.numpy()]).to(self.device_)
+        X_t = self._to_tensor(self._validate_rows(X, used.numpy())).to(self.device_)
         s_pos = inverse[: s_idx.numel()].view_as(s_idx).to(self.device_)
         q_pos = inverse[s_idx.numel() :].view_as(q_idx).to(self.device_)
         return self._episode_logits(X_t, s_pos, s_y.to(self.device_), q_pos, n_way)

@@ -682,10 +682,9 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
         """
         check_is_fitted(self)
         self._validate_params()
-        X = self._validate_X(X, reset=False)
         y = self._encode_y(y)
         used = np.unique(np.concatenate([np.concatenate([s, q]) for s, q in tasks]))
-        X_t, y_t = self._device_data(X[used], y[used].astype(np.float32))
+        X_t, y_t = self._device_data(self._validate_rows(X, used), y[used].astype(np.float32))
         def where(rows):
             return torch.from_numpy(np.searchsorted(used, rows)).to(self.device_)
 
