@@ -522,7 +522,8 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
 
     def _task_rows(self, data, s_idx, s_y, q_idx, q_y, sl):
         X_t, y_t = data
-        return X_t[s_idx[sl]], y_t[s_idx[sl]], X_t[q_idx[sl]], y_t[q_idx[sl]]
+        rows = self._training_rows
+        return rows(X_t, s_idx[sl]), y_t[s_idx[sl]], rows(X_t, q_idx[sl]), y_t[q_idx[sl]]
 
     # --------------------------------------------------------------- adapting
     def _set_support(self, X_t, y_t, what="the data"):

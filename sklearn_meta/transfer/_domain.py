@@ -516,7 +516,7 @@ class DomainAdaptedClassifier(MinibatchEstimator, BaseTorchClassifier):
             if adapt:
                 pos = torch.arange(start, stop, device=data_dev) % n_t
                 idx = torch.cat([idx, perm_t[pos]])
-            xb = X_t[idx].to(dev, non_blocking=True)
+            xb = self._training_rows(X_t, idx)
             yb = y_t[idx].to(dev, non_blocking=True)
             f = module.features(xb)
             logits = module.head(f)

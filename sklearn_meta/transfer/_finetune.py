@@ -392,7 +392,7 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
         def step(perm, b, epoch):
             start, stop = bounds[b]
             idx = perm[start:stop]
-            xb = X_t[idx].to(dev, non_blocking=True)
+            xb = self._training_rows(X_t, idx)
             yb = y_t[idx].to(dev, non_blocking=True)
             logits = module(xb)
             loss = F.cross_entropy(logits, yb)
