@@ -121,9 +121,14 @@ class DomainAdaptedClassifier(MinibatchEstimator, BaseTorchClassifier):
     augment : None, "standard" or callable, default=None
         Random augmentation of training images, on the device, per
         minibatch or episode, never at inference. ``"standard"``: a random
-        resized crop and a horizontal flip. A ``torchvision.transforms.v2``
-        transform is applied to each image with its own parameters, drawn
-        from a generator seeded by ``random_state``.
+        resized crop (25 % to 100 % of the area, aspect ratio 3/4 to 4/3,
+        back to the image's size) and a horizontal flip (probability 0.5).
+        A ``torchvision.transforms.v2`` transform (or any callable from a
+        ``(C, H, W)`` float image to one of the same shape) is applied to
+        each image with its own parameters. Every draw comes from a
+        generator seeded by ``random_state`` and the update, so an augmented
+        fit repeats, and resumes after Ctrl-C, exactly. Images only: a
+        ``ValueError`` on tabular rows.
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where to train; ``"auto"`` picks CUDA when present.
     random_state : int, RandomState instance or None, default=None
