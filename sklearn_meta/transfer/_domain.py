@@ -121,7 +121,7 @@ class DomainAdaptedClassifier(MinibatchEstimator, BaseTorchClassifier):
     augment : None, "standard" or callable, default=None
         Random augmentation of training images, on the device, per
         minibatch or episode, never at inference. ``"standard"``: a random
-        resized crop (25 % to 100 % of the area, aspect ratio 3/4 to 4/3,
+        resized crop (50 % to 100 % of the area, aspect ratio 3/4 to 4/3,
         back to the image's size) and a horizontal flip (probability 0.5).
         A ``torchvision.transforms.v2`` transform (or any callable from a
         ``(C, H, W)`` float image to one of the same shape) is applied to
