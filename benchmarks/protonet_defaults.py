@@ -26,9 +26,11 @@ Protocol
 * Fit time: wall seconds of ``fit`` (including the final prototypes of the 964
   training classes), with ``--threads`` torch threads.
 
-Config syntax: ``WAYwSHOTsQUERYq[:MAX_ITER[:DECAY]]``, e.g. ``60w1s5q`` (uses
+Config syntax: ``WAYwSHOTsQUERYq[rot][:MAX_ITER[:DECAY]]``, e.g. ``60w1s5q`` (uses
 ``--max-iter`` and no decay) or ``60w1s5q:3000:1000`` (3000 meta-updates, lr
-halved every 1000). ``DECAY`` may be ``none``. These configs train without
+halved every 1000). ``DECAY`` may be ``none``. ``rot`` after the episode shape
+(``20w1s5qrot:2000``) meta-trains with ``rotation_classes=True``: each
+character turned by 0, 90, 180 and 270 degrees is its own class. These configs train without
 early stopping. The config ``defaults`` is ``ProtoNetClassifier`` with every
 parameter at its default (only ``input_shape``, ``random_state`` and
 ``device`` set), early stopping included.
@@ -71,13 +73,17 @@ def _parse_config(text, default_iter):
             "n_query": p["n_query"],
             "max_iter": p["max_iter"],
             "lr_decay_step": p["lr_decay_step"],
+            "rotation_classes": False,
         }
-    m = re.fullmatch(r"(\d+)w(\d+)s(\d+)q(?::(\d+)(?::(\d+|none))?)?", text.strip().lower())
+    m = re.fullmatch(
+        r"(\d+)w(\d+)s(\d+)q(rot)?(?::(\d+)(?::(\d+|none))?)?", text.strip().lower()
+    )
     if m is None:
         raise argparse.ArgumentTypeError(
-            f"bad config {text!r}; expected WAYwSHOTsQUERYq[:MAX_ITER[:DECAY]], e.g. 60w1s5q:3000:1000"
+            f"bad config {text!r}; expected WAYwSHOTsQUERYq[rot][:MAX_ITER[:DECAY]], "
+            "e.g. 60w1s5q:3000:1000"
         )
-    way, shot, query, n_iter, decay = m.groups()
+    way, shot, query, rot, n_iter, decay = m.groups()
     return {
         "name": text.strip(),
         "n_way": int(way),
@@ -85,6 +91,7 @@ def _parse_config(text, default_iter):
         "n_query": int(query),
         "max_iter": int(n_iter) if n_iter else default_iter,
         "lr_decay_step": None if decay in (None, "none") else int(decay),
+        "rotation_classes": rot is not None,
     }
 
 
@@ -176,7 +183,8 @@ def main(argv=None):
     for cfg in configs:
         print(f"\n=== {cfg['name']}: n_way={cfg['n_way']} n_shot={cfg['n_shot']} "
               f"n_query={cfg['n_query']} max_iter={cfg['max_iter']} "
-              f"lr_decay_step={cfg['lr_decay_step']}", flush=True)
+              f"lr_decay_step={cfg['lr_decay_step']} "
+              f"rotation_classes={cfg['rotation_classes']}", flush=True)
         if cfg.get("defaults"):
             # every parameter at its default: early stopping ("auto") is on for
             # the 19,280 background images
@@ -191,6 +199,7 @@ def main(argv=None):
                 max_iter=cfg["max_iter"],
                 lr=1e-3,
                 lr_decay_step=cfg["lr_decay_step"],
+                rotation_classes=cfg["rotation_classes"],
                 early_stopping=False,
                 random_state=0,
                 device=args.device,
@@ -262,7 +271,8 @@ def main(argv=None):
     print("|" + "---|" * 7)
     for r in results:
         e = r["eval_episodes"]
-        print(f"| {r['n_way']}-way {r['n_shot']}-shot {r['n_query']}-query | {r['max_iter']} "
+        rot = " + rotation classes" if r["rotation_classes"] else ""
+        print(f"| {r['n_way']}-way {r['n_shot']}-shot {r['n_query']}-query{rot} | {r['max_iter']} "
               f"| {r['lr_decay_step']} | {r['fit_seconds']:.0f} "
               f"| {100 * r['lake_oneshot']['mean']:.1f} ± {100 * r['lake_oneshot']['ci_t95_runs']:.1f} "
               f"| {100 * e['20w1s']['mean']:.1f} ± {100 * e['20w1s']['ci95']:.1f} "

@@ -37,6 +37,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
+from ._augment import make_augmenter
 from ._devices import (
     derive_seed,
     draws_global_rng,
@@ -56,6 +57,10 @@ from ._training import (
 )
 
 __all__ = ["BaseTorchEstimator", "fit_guard", "is_fitted_estimator"]
+
+#: mixes the key of an update into the seed of its augmentation generator, so
+#: that its draws are not those of the dropout seeded with the same key
+_AUGMENT_MIX = 0x9E3779B97F4A7C15
 
 
 def is_fitted_estimator(obj):
@@ -160,6 +165,7 @@ class BaseTorchEstimator(
     def _initialize(self, input_shape):
         """Build what every fit starts from: device, seed, network, optimiser, history."""
         self.device_ = resolve_device(self.device)
+        self._start_augment(input_shape)
         self._seed = derive_seed(self.random_state)
         self._preprocessing = self._input_preprocessing(reset=True)
         self.preprocess_ = self._preprocessing.describe()
@@ -222,6 +228,7 @@ class BaseTorchEstimator(
         if first:
             self._initialize(input_shape)
         else:
+            self._start_augment(self.input_shape_)
             self._own_module()
             self._sync_lr()
 
@@ -247,6 +254,58 @@ class BaseTorchEstimator(
         if self.device_.type == "cpu" and len(self.input_shape_) == 3 and self._channels_last_ok:
             module = module.to(memory_format=torch.channels_last)
         return module
+
+    # ------------------------------------------------------------ augmentation
+    def _start_augment(self, input_shape):
+        """Resolve ``augment`` for the fit under way; refuse it on tabular rows.
+
+        The augmentation and its generator live on the fit's record
+        (``_run``), never on the fitted estimator.
+        """
+        aug = make_augmenter(self.augment)
+        if aug is not None and len(input_shape) != 3:
+            raise ValueError(
+                f"augment={self.augment!r} transforms images, but X holds tabular rows "
+                f"(samples of shape {tuple(input_shape)}). Set augment=None, or pass "
+                "images: N-D arrays, or rows with input_shape=(C, H, W)."
+            )
+        run = self._run
+        if run is not None:
+            run.augmenter = aug
+            run.augment_gen = None if aug is None else torch.Generator(device=self.device_)
+
+    def _seed_augment(self, key):
+        """Where an update begins: seed the augmentation generator from ``key``.
+
+        The training runners call it before every update with the key that
+        seeds its dropout (the fit's seed and the update's place), so an
+        augmented fit that Ctrl-C cut short goes on with the draws an
+        uninterrupted one makes.
+        """
+        run = self._run
+        if run is not None and run.augment_gen is not None:
+            run.augment_gen.manual_seed((int(key) * _AUGMENT_MIX) % 2**63)
+
+    def _training_rows(self, X_t, idx):
+        """Training rows ``idx`` (any index shape) of ``X_t``, on the device, augmented.
+
+        The one way a training step gathers its inputs: the rows as the
+        network trains on them (:meth:`_gather_training`), then, in a fit with
+        ``augment``, each image augmented with its own parameters drawn from
+        the fit's augmentation generator. Never used at inference, in
+        ``adapt`` or in episodic scoring.
+        """
+        rows = self._gather_training(X_t, idx)
+        run = self._run
+        aug = None if run is None else run.augmenter
+        if aug is None:
+            return rows
+        flat = rows.reshape(-1, *rows.shape[-3:])
+        return aug(flat, run.augment_gen).reshape(rows.shape)
+
+    def _gather_training(self, X_t, idx):
+        """Rows ``idx`` of the training data, on ``device_`` (hook of _training_rows)."""
+        return X_t[idx].to(self.device_, non_blocking=True)
 
     def transform(self, X):
         """Embed samples with the fitted feature extractor.

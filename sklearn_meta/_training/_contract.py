@@ -98,12 +98,19 @@ class FitRun:
     It exists from the start of ``fit`` / ``partial_fit`` to its end, so
     "is a fit under way" is ``estimator._run is not None``. ``early_stopping``
     is the :class:`~sklearn_meta._training.EarlyStopping` of this fit, when it
-    has one.
+    has one; ``augmenter`` and ``augment_gen`` the fit's augmentation and its
+    generator (``augment``), and ``rotated_rows`` the number of real rows
+    while a few-shot classifier meta-trains with ``rotation_classes``.
     """
 
     def __init__(self, sigint):
         self.sigint = sigint
         self.early_stopping = None
+        #: the fit's augmentation (``aug(batch, generator)``) and its generator
+        self.augmenter = None
+        self.augment_gen = None
+        #: meta-training with rotation classes: the number of real rows
+        self.rotated_rows = None
 
 
 def _is_public_fitted(name):

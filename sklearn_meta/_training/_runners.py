@@ -8,9 +8,11 @@ estimator configures one with its step function and hands it to
 :class:`~sklearn_meta._training.TrainingLoop`.
 
 Both draw each epoch's randomness from a generator seeded by the fit's seed
-and where the epoch begins, and reseed dropout per update, so an epoch that
-Ctrl-C cut short goes on, in the next call, exactly where it stopped: a
-resumed fit gives the model an uninterrupted one gives (on the CPU).
+and where the epoch begins, and reseed dropout and the estimator's
+augmentation generator (``estimator._seed_augment(key)``) per update, so an
+epoch that Ctrl-C cut short goes on, in the next call, exactly where it
+stopped: a resumed fit gives the model an uninterrupted one gives (on the
+CPU).
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ class EpisodeRunner:
     Parameters
     ----------
     estimator : object
-        Read and advanced: ``n_iter_``, ``history_``.
+        Read and advanced: ``n_iter_``, ``history_``; told where each
+        update begins (``_seed_augment``).
     module : torch.nn.Module
         The network, in training mode during the epoch and eval mode after.
     sampler : EpisodeSampler
@@ -122,7 +125,10 @@ class EpisodeRunner:
                 if self.before_update is not None:
                     self.before_update()
                 if loop.updates == 0 and self.start_loss is not None:
+                    est._seed_augment(self.seed + est.n_iter_)
                     start_loss = self.start_loss(s_idx[i], s_y[i], q_idx[i], q_y[i])
+                # augmentation draws depend on the update alone (see module doc)
+                est._seed_augment(self.seed + est.n_iter_)
                 loss, out = self.update(s_idx[i], s_y[i], q_idx[i], q_y[i])
                 if loop.updates == 0 and start_loss is None:
                     start_loss = loss
@@ -166,7 +172,8 @@ class MinibatchRunner:
     Parameters
     ----------
     estimator : object
-        Read and advanced: ``n_iter_``, ``history_``.
+        Read and advanced: ``n_iter_``, ``history_``; told where each
+        update begins (``_seed_augment``).
     module : torch.nn.Module
         The network, left in eval mode after the epoch (``prepare`` sets
         training mode).
@@ -230,6 +237,7 @@ class MinibatchRunner:
                     # dropout draws depend on the step alone, so a resumed
                     # epoch draws what an uninterrupted one would
                     reseed_global(self.seed + _STEP_SEED * epoch + b, dev)
+                est._seed_augment(self.seed + _STEP_SEED * epoch + b)
                 loss_sum, n_correct, n_rows = self.step(drawn, b, epoch)
                 if loop.updates == 0:
                     # the loss of the network before the run's first update,

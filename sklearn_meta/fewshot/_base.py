@@ -45,7 +45,7 @@ from .._inputs import rows_of
 from .._sklearn import Interval, StrOptions, fit_context
 from .._training import META_UPDATES, EpisodeRunner, data_key
 
-__all__ = ["BaseEpisodicClassifier", "EpisodicTraining", "TaskData"]
+__all__ = ["BaseEpisodicClassifier", "EpisodicTraining", "TaskData", "rotate_quarters"]
 
 
 class TaskData(NamedTuple):
@@ -61,6 +61,37 @@ _N_VALID_EPISODES = 100
 _AUTO_PASSES = 50
 #: ... but no more meta-updates than this
 _AUTO_MAX_ITER = 2000
+
+
+def rotate_quarters(images, turns):
+    """Rotate each image by its own number of quarter turns (counter-clockwise).
+
+    Parameters
+    ----------
+    images : torch.Tensor of shape (*batch, C, H, H)
+        Square images.
+    turns : torch.Tensor of shape batch
+        Quarter turns of each image, 0 to 3.
+
+    Returns
+    -------
+    torch.Tensor
+        The rotated images, same shape and dtype; no host synchronisation.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_meta.fewshot._base import rotate_quarters
+    >>> img = torch.arange(4.0).view(1, 1, 2, 2)
+    >>> rotate_quarters(img, torch.tensor([1]))[0, 0]
+    tensor([[1., 3.],
+            [0., 2.]])
+    """
+    out = images
+    where = turns.reshape(*turns.shape, 1, 1, 1)
+    for q in (1, 2, 3):
+        out = torch.where(where == q, torch.rot90(images, q, dims=(-2, -1)), out)
+    return out
 
 
 def _names(classes, codes, limit=5):
@@ -265,6 +296,7 @@ class BaseEpisodicClassifier(EpisodicTraining, BaseTorchClassifier):
         **BaseTorchClassifier._parameter_constraints,
         **EpisodicTraining._parameter_constraints,
         "n_way": [Interval(Integral, 2, None, closed="left")],
+        "rotation_classes": ["boolean"],
     }
 
     # ---------------------------------------------------------------- fitting
@@ -381,6 +413,44 @@ class BaseEpisodicClassifier(EpisodicTraining, BaseTorchClassifier):
         )
         self._set_support(X_t, y_t, present, first=first)
         return self
+
+    def _meta_train(self, data, labels, target, *, class_names=None, **kwargs):
+        """Meta-train; with ``rotation_classes``, on four rotated copies of every class.
+
+        Row ``v`` of the rotated set is real row ``v % n`` turned by
+        ``v // n`` quarter turns, in class ``label + (v // n) * n_classes``:
+        the labels grow fourfold, the images do not (they are turned as
+        training gathers them, :meth:`_gather_training`).
+        """
+        names = self.classes_ if class_names is None else np.asarray(class_names)
+        if not self.rotation_classes:
+            super()._meta_train(data, labels, target, class_names=names, **kwargs)
+            return
+        shape = self.input_shape_
+        if len(shape) != 3 or shape[1] != shape[2]:
+            raise ValueError(
+                "rotation_classes=True turns images by quarter turns, which needs square "
+                f"images; X has samples of shape {tuple(shape)}. Set "
+                "rotation_classes=False, or resize the images to a square."
+            )
+        n_cls = len(names)
+        labels = torch.cat([labels + k * n_cls for k in range(4)])
+        names = np.concatenate(
+            [names.astype(object)]
+            + [np.array([f"{c} turned {90 * k} degrees" for c in names], dtype=object)
+               for k in (1, 2, 3)]
+        )
+        self._run.rotated_rows = int(data.shape[0])
+        try:
+            super()._meta_train(data, labels, target, class_names=names, **kwargs)
+        finally:
+            self._run.rotated_rows = None
+
+    def _gather_training(self, X_t, idx):
+        n = self._run.rotated_rows if self._run is not None else None
+        if n is None:
+            return super()._gather_training(X_t, idx)
+        return rotate_quarters(super()._gather_training(X_t, idx % n), idx // n)
 
     def _chance_loss(self):
         # the training loss is that of an episode's n_way classes

@@ -279,7 +279,8 @@ class BaseGradientClassifier(InnerLoopEstimator, BaseEpisodicClassifier):
         return one
 
     def _task_rows(self, X_t, s_idx, s_y, q_idx, q_y, sl):
-        return X_t[s_idx[sl]], s_y[sl], X_t[q_idx[sl]], q_y[sl]
+        rows = self._training_rows
+        return rows(X_t, s_idx[sl]), s_y[sl], rows(X_t, q_idx[sl]), q_y[sl]
 
     def _lrs(self, names, *, detach=False, inner_lr=None):
         """Step size of each adapted parameter (tensors with Meta-SGD)."""

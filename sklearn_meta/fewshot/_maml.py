@@ -135,9 +135,23 @@ class MAMLClassifier(BaseGradientClassifier):
     augment : None, "standard" or callable, default=None
         Random augmentation of training images, on the device, per
         minibatch or episode, never at inference. ``"standard"``: a random
-        resized crop and a horizontal flip. A ``torchvision.transforms.v2``
-        transform is applied to each image with its own parameters, drawn
-        from a generator seeded by ``random_state``.
+        resized crop (50 % to 100 % of the area, aspect ratio 3/4 to 4/3,
+        back to the image's size) and a horizontal flip (probability 0.5).
+        A ``torchvision.transforms.v2`` transform (or any callable from a
+        ``(C, H, W)`` float image to one of the same shape) is applied to
+        each image with its own parameters. Every draw comes from a
+        generator seeded by ``random_state`` and the update, so an augmented
+        fit repeats, and resumes after Ctrl-C, exactly. Images only: a
+        ``ValueError`` on tabular rows.
+    rotation_classes : bool, default=False
+        Meta-train on each class turned by 0, 90, 180 and 270 degrees as four
+        classes, as Vinyals et al. and Snell et al. trained on Omniglot: the
+        episodes of ``fit`` and ``partial_fit`` draw from four times as many
+        classes. Only meta-training sees the turned classes: ``classes_``,
+        the training classes' predictions, ``adapt`` and scoring keep the
+        original ones. Images must be square; they are turned as episodes
+        gather them, so the training set is not copied. ``max_iter="auto"``
+        counts the original samples.
     storage : {"auto", "device", "stream"}, default="auto"
         Where decoded images (files, PIL images, a dataset) are kept.
         ``"device"``: one uint8 array on the training device (host memory on
@@ -314,6 +328,7 @@ class MAMLClassifier(BaseGradientClassifier):
         preprocess="auto",
         augment=None,
         storage="auto",
+        rotation_classes=False,
         device="auto",
         random_state=None,
         verbose=0,
@@ -346,6 +361,7 @@ class MAMLClassifier(BaseGradientClassifier):
         self.preprocess = preprocess
         self.augment = augment
         self.storage = storage
+        self.rotation_classes = rotation_classes
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

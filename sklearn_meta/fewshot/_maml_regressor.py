@@ -157,9 +157,14 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
     augment : None, "standard" or callable, default=None
         Random augmentation of training images, on the device, per
         minibatch or episode, never at inference. ``"standard"``: a random
-        resized crop and a horizontal flip. A ``torchvision.transforms.v2``
-        transform is applied to each image with its own parameters, drawn
-        from a generator seeded by ``random_state``.
+        resized crop (50 % to 100 % of the area, aspect ratio 3/4 to 4/3,
+        back to the image's size) and a horizontal flip (probability 0.5).
+        A ``torchvision.transforms.v2`` transform (or any callable from a
+        ``(C, H, W)`` float image to one of the same shape) is applied to
+        each image with its own parameters. Every draw comes from a
+        generator seeded by ``random_state`` and the update, so an augmented
+        fit repeats, and resumes after Ctrl-C, exactly. Images only: a
+        ``ValueError`` on tabular rows.
     storage : {"auto", "device", "stream"}, default="auto"
         Where decoded images (files, PIL images, a dataset) are kept.
         ``"device"``: one uint8 array on the training device (host memory on
@@ -559,7 +564,8 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
 
     def _task_rows(self, data, s_idx, s_y, q_idx, q_y, sl):
         X_t, y_t = data
-        return X_t[s_idx[sl]], y_t[s_idx[sl]], X_t[q_idx[sl]], y_t[q_idx[sl]]
+        rows = self._training_rows
+        return rows(X_t, s_idx[sl]), y_t[s_idx[sl]], rows(X_t, q_idx[sl]), y_t[q_idx[sl]]
 
     # --------------------------------------------------------------- adapting
     def _set_support(self, X_t, y_t, what="the data"):

@@ -108,9 +108,23 @@ class ReptileClassifier(BaseGradientClassifier):
     augment : None, "standard" or callable, default=None
         Random augmentation of training images, on the device, per
         minibatch or episode, never at inference. ``"standard"``: a random
-        resized crop and a horizontal flip. A ``torchvision.transforms.v2``
-        transform is applied to each image with its own parameters, drawn
-        from a generator seeded by ``random_state``.
+        resized crop (50 % to 100 % of the area, aspect ratio 3/4 to 4/3,
+        back to the image's size) and a horizontal flip (probability 0.5).
+        A ``torchvision.transforms.v2`` transform (or any callable from a
+        ``(C, H, W)`` float image to one of the same shape) is applied to
+        each image with its own parameters. Every draw comes from a
+        generator seeded by ``random_state`` and the update, so an augmented
+        fit repeats, and resumes after Ctrl-C, exactly. Images only: a
+        ``ValueError`` on tabular rows.
+    rotation_classes : bool, default=False
+        Meta-train on each class turned by 0, 90, 180 and 270 degrees as four
+        classes, as Vinyals et al. and Snell et al. trained on Omniglot: the
+        episodes of ``fit`` and ``partial_fit`` draw from four times as many
+        classes. Only meta-training sees the turned classes: ``classes_``,
+        the training classes' predictions, ``adapt`` and scoring keep the
+        original ones. Images must be square; they are turned as episodes
+        gather them, so the training set is not copied. ``max_iter="auto"``
+        counts the original samples.
     storage : {"auto", "device", "stream"}, default="auto"
         Where decoded images (files, PIL images, a dataset) are kept.
         ``"device"``: one uint8 array on the training device (host memory on
@@ -228,6 +242,7 @@ class ReptileClassifier(BaseGradientClassifier):
         preprocess="auto",
         augment=None,
         storage="auto",
+        rotation_classes=False,
         device="auto",
         random_state=None,
         verbose=0,
@@ -257,6 +272,7 @@ class ReptileClassifier(BaseGradientClassifier):
         self.preprocess = preprocess
         self.augment = augment
         self.storage = storage
+        self.rotation_classes = rotation_classes
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -268,7 +284,7 @@ class ReptileClassifier(BaseGradientClassifier):
         """Reptile's outer step: the gradient is ``theta - mean(trained weights)``."""
         engine = self._engine()
         vec = self._vectorized()
-        n_tasks = s_idx.shape[0]
+        n_tasks, n_s = s_idx.shape
         rows = torch.cat([s_idx, q_idx], dim=1)
         labels = torch.cat([s_y, q_y], dim=1)
         params = self._meta_params()
@@ -287,9 +303,9 @@ class ReptileClassifier(BaseGradientClassifier):
 
         with torch.no_grad():
             for sl in task_slices(n_tasks, vectorize=vec, chunk_size=self.task_chunk_size):
-                out = map_tasks(
-                    one, X_t[rows[sl]], labels[sl], X_t[q_idx[sl]], q_y[sl], vectorize=vec
-                )
+                # the query rows are the last of each task's rows: augmented once
+                x = self._training_rows(X_t, rows[sl])
+                out = map_tasks(one, x, labels[sl], x[:, n_s:], q_y[sl], vectorize=vec)
                 for k, trained in zip(names, out[: len(names)]):
                     shift[k] += (meta[k] - trained).sum(0) / n_tasks
                 losses.append(out[-2])

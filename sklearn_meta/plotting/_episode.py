@@ -5,8 +5,8 @@ from numbers import Integral
 
 import numpy as np
 
-from .._inputs import normalise_input_shape
 from .._images import decode_images, image_sequence_kind
+from .._inputs import normalise_input_shape
 from .._pipeline import final_step
 from ._common import (
     as_labels,

@@ -14,7 +14,6 @@ from torch import nn
 
 from .._base import fit_guard
 from .._classifier import BaseTorchClassifier
-from .._inputs import batch_to
 from .._sklearn import HasMethods, Interval, StrOptions, fit_context
 from .._training import data_key
 from ..backbones import build_backbone
@@ -153,9 +152,14 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
     augment : None, "standard" or callable, default=None
         Random augmentation of training images, on the device, per
         minibatch or episode, never at inference. ``"standard"``: a random
-        resized crop and a horizontal flip. A ``torchvision.transforms.v2``
-        transform is applied to each image with its own parameters, drawn
-        from a generator seeded by ``random_state``.
+        resized crop (50 % to 100 % of the area, aspect ratio 3/4 to 4/3,
+        back to the image's size) and a horizontal flip (probability 0.5).
+        A ``torchvision.transforms.v2`` transform (or any callable from a
+        ``(C, H, W)`` float image to one of the same shape) is applied to
+        each image with its own parameters. Every draw comes from a
+        generator seeded by ``random_state`` and the update, so an augmented
+        fit repeats, and resumes after Ctrl-C, exactly. Images only: a
+        ``ValueError`` on tabular rows.
     storage : {"auto", "device", "stream"}, default="auto"
         Where decoded images (files, PIL images, a dataset) are kept.
         ``"device"``: one uint8 array on the training device (host memory on
@@ -645,7 +649,7 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
             if adapt:
                 pos = torch.arange(start, stop, device=data_dev) % n_t
                 idx = torch.cat([idx, perm_t[pos]])
-            xb = batch_to(X_t, idx, dev)
+            xb = self._training_rows(X_t, idx)
             yb = y_t[idx].to(dev, non_blocking=True)
             f = module.features(xb)
             logits = module.head(f)

@@ -117,9 +117,14 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
     augment : None, "standard" or callable, default=None
         Random augmentation of training images, on the device, per
         minibatch or episode, never at inference. ``"standard"``: a random
-        resized crop and a horizontal flip. A ``torchvision.transforms.v2``
-        transform is applied to each image with its own parameters, drawn
-        from a generator seeded by ``random_state``.
+        resized crop (50 % to 100 % of the area, aspect ratio 3/4 to 4/3,
+        back to the image's size) and a horizontal flip (probability 0.5).
+        A ``torchvision.transforms.v2`` transform (or any callable from a
+        ``(C, H, W)`` float image to one of the same shape) is applied to
+        each image with its own parameters. Every draw comes from a
+        generator seeded by ``random_state`` and the update, so an augmented
+        fit repeats, and resumes after Ctrl-C, exactly. Images only: a
+        ``ValueError`` on tabular rows.
     storage : {"auto", "device", "stream"}, default="auto"
         Where decoded images (files, PIL images, a dataset) are kept.
         ``"device"``: one uint8 array on the training device (host memory on
@@ -444,8 +449,8 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
         without running statistics).
         """
         # random augmentation per minibatch changes the backbone's input at
-        # every step: a parameter such as ``augment`` turns this off here
-        return not uses_batch_statistics(self.module_.features)
+        # every step: nothing to store then
+        return self.augment is None and not uses_batch_statistics(self.module_.features)
 
     def _penalty(self):
         params = list(self.module_.features.parameters())
@@ -489,7 +494,7 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
                 logits = module.head(features[idx.to(dev)])
                 objective = loss = F.cross_entropy(logits, yb)
             else:
-                logits = module(batch_to(X_t, idx, dev))
+                logits = module(self._training_rows(X_t, idx))
                 loss = F.cross_entropy(logits, yb)
                 objective = loss + self._penalty() if self._w0 is not None else loss
             opt.zero_grad(set_to_none=True)

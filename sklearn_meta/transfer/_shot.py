@@ -295,7 +295,7 @@ class SourceFreeMixin:
                 for group in opt.param_groups:
                     group["lr"] = group["base_lr"] * (1.0 + 10.0 * progress) ** -0.75
             idx = perm[start:stop]
-            logits = module(batch_to(X_t, idx, dev))
+            logits = module(self._training_rows(X_t, idx))
             pseudo = labels["codes"][idx.to(dev)]
             im = information_maximization(logits)
             ce_sum = F.cross_entropy(logits, pseudo, reduction="sum")
