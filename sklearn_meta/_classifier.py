@@ -189,7 +189,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
         codes = self._scores(X, reduce=lambda s: s.argmax(dim=1))
         return self.classes_[codes]
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X, y=None, sample_weight=None):
         """Mean accuracy on ``(X, y)``, warning about classes it cannot predict.
 
         A classifier answers among ``classes_``: test labels outside them can
@@ -202,8 +202,9 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
         ----------
         X : array-like of shape (n_samples, ...)
             Test samples.
-        y : array-like of shape (n_samples,)
-            True labels.
+        y : array-like of shape (n_samples,) or None, default=None
+            True labels; None when ``X`` is a dataset of ``(image, label)``
+            pairs.
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
 
@@ -213,6 +214,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
             Accuracy of ``predict(X)`` against ``y``.
         """
         check_is_fitted(self)
+        X, y = self._unpack_dataset(X, y)
         y_arr = column_or_1d(y, warn=True)
         unknown = ~np.isin(y_arr, self._predictable_classes())
         if sample_weight is not None:

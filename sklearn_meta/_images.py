@@ -36,12 +36,14 @@ __all__ = [
     "DatasetImages",
     "apply_geometry",
     "check_image_size",
+    "convert_channels",
     "dataset_arrays",
     "decode_images",
     "disk_array",
     "free_memory",
     "image_sequence_kind",
     "is_dataset",
+    "one_column",
     "resize_batch",
 ]
 
@@ -104,6 +106,7 @@ def image_sequence_kind(X):
     """
     if isinstance(X, DatasetImages):
         return X.kind
+    X = one_column(X)
     if hasattr(X, "to_numpy") and getattr(X, "ndim", None) == 1:  # a pandas Series
         X = X.to_numpy()
     if isinstance(X, np.ndarray):
@@ -130,6 +133,18 @@ def image_sequence_kind(X):
     return images[0]
 
 
+def one_column(X):
+    """The column of a one-column DataFrame or ``(n, 1)`` array of str/object, else ``X``."""
+    shape = getattr(X, "shape", ())
+    if len(shape) != 2 or shape[1] != 1:
+        return X
+    if hasattr(X, "iloc"):
+        return X.iloc[:, 0]
+    if isinstance(X, np.ndarray) and X.dtype.kind in "OUS":
+        return X[:, 0]
+    return X
+
+
 def _article(kind):
     return kind if kind.startswith("a ") else f"a {kind}" if kind != "array" else "an array"
 
@@ -142,8 +157,10 @@ def check_image_size(image_size):
         size = (int(image_size),) * 2
     else:
         try:
-            size = tuple(int(s) for s in image_size)
-        except (TypeError, ValueError):
+            size = tuple(int(s) for s in image_size if isinstance(s, Integral)
+                         and not isinstance(s, bool))
+            size = size if len(size) == len(image_size) else ()
+        except TypeError:
             size = ()
     if len(size) != 2 or min(size) < 1:
         raise ValueError(
@@ -173,6 +190,11 @@ def _open(path, index, *, load=True):
                 return img.mode, (img.size[1], img.size[0])
             img.load()
             return img.copy() if img.mode != "P" else img.convert("RGBA")
+    except Image.DecompressionBombError as exc:
+        raise ValueError(
+            f"X[{index}]: {name!r} is too large for PIL to decode safely ({exc}). Shrink "
+            "it, or raise PIL.Image.MAX_IMAGE_PIXELS if you trust the file."
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ValueError(
             f"X[{index}]: {name!r} could not be decoded as an image ({type(exc).__name__}: "
@@ -197,7 +219,7 @@ def _pil_array(img):
     """An ``(H, W)`` or ``(H, W, 3)`` array of a PIL image, by the module's rules."""
     mode = img.mode
     if mode in _GREY_MODES:
-        return np.asarray(img.convert("L"))
+        return np.asarray((img.convert("LA") if mode == "La" else img).convert("L"))
     if mode in _WIDE_MODES:
         return np.asarray(img, dtype=np.float32) / np.float32(65535.0)
     if mode == "F":
@@ -271,6 +293,21 @@ def _tensor(arr):
     return torch.from_numpy(np.require(arr, requirements=["C", "W"]))
 
 
+def convert_channels(images, channels):
+    """``(n, C, H, W)`` images with ``channels`` channels, by the rule of :func:`decode_images`."""
+    if images.shape[1] == channels or images.shape[1] not in (1, 3):
+        return images
+    if channels == 3:
+        return np.repeat(images, 3, axis=1)
+    if images.dtype == np.uint8:
+        w = np.asarray(_LUMA, dtype=np.uint32)[None, :, None, None]
+        return (((images.astype(np.uint32) * w).sum(1, keepdims=True) + 500) // 1000).astype(
+            np.uint8
+        )
+    w = np.asarray(_LUMA, dtype=np.float32)[None, :, None, None] / 1000
+    return (images * w).sum(1, keepdims=True, dtype=np.float32)
+
+
 def resize_batch(images, size):
     """Resize ``(n, C, H, W)`` images to ``size`` ``(H, W)`` with antialiasing.
 
@@ -305,7 +342,8 @@ def _resize_one(arr, size, geometry):
 
 
 def decode_images(
-    X, kind, *, channels=None, size=None, geometry=None, min_channels=1, allocate=None
+    X, kind, *, channels=None, size=None, geometry=None, min_channels=1, allocate=None,
+    stop=None,
 ):
     """Decode a sequence of images into one ``(n, C, H, W)`` array.
 
@@ -328,6 +366,9 @@ def decode_images(
         ``allocate(shape, dtype)`` gives the array the images are decoded
         into (:func:`disk_array` for a set larger than memory); None:
         ``np.empty``.
+    stop : callable or None, default=None
+        Checked after each image: when it returns True (Ctrl-C during a fit),
+        decoding stops with ``KeyboardInterrupt``.
 
     Returns
     -------
@@ -350,7 +391,11 @@ def decode_images(
     (2, 3, 4, 4)
     """
     n = len(X)
-    headers = [_header(item, kind, i) for i, item in enumerate(X)]
+    headers = []
+    for i, item in enumerate(X):
+        if stop is not None and stop():
+            raise KeyboardInterrupt(f"Ctrl-C while reading the images (at X[{i}])")
+        headers.append(_header(item, kind, i))
     if channels is None:
         colour = min_channels == 3 or any(h[0] for h in headers)
         channels = 3 if colour else 1
@@ -369,6 +414,8 @@ def decode_images(
 
     out = None
     for i, img in _in_order(one, n, threads=kind == "path"):
+        if stop is not None and stop():
+            raise KeyboardInterrupt(f"Ctrl-C while decoding the images (at X[{i}])")
         if out is None:
             out = (allocate or np.empty)(
                 (n, *img.shape), np.dtype(np.uint8 if eight_bit else np.float32)
@@ -454,6 +501,8 @@ def _labels_without_images(dataset):
     targets = getattr(dataset, "targets", None)
     if targets is None or len(targets) != len(dataset):
         return None
+    if getattr(dataset, "target_transform", None) is not None:
+        return None  # the labels the dataset yields are not its targets
     return np.asarray([t.item() if isinstance(t, torch.Tensor) else t for t in targets])
 
 
@@ -507,7 +556,10 @@ def dataset_arrays(dataset, n_extra=0):
             for col, value in zip(columns, item[1:]):
                 col.append(value.item() if isinstance(value, torch.Tensor) else value)
         columns = [np.asarray(c) for c in columns]
+    # class indices name the classes only as the dataset stores them
     names = getattr(dataset, "classes", None)
+    if getattr(dataset, "target_transform", None) is not None:
+        names = None
     labels = columns[0]
     if names is not None and n_extra == 0 and labels.dtype.kind in "iu":
         names = np.asarray(list(names))

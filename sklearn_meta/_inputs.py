@@ -18,6 +18,9 @@
 
 from __future__ import annotations
 
+import os
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -32,12 +35,14 @@ from ._devices import resolve_device
 from ._images import (
     apply_geometry,
     check_image_size,
+    convert_channels,
     dataset_arrays,
     decode_images,
     disk_array,
     free_memory,
     image_sequence_kind,
     is_dataset,
+    one_column,
     resize_batch,
 )
 from ._training import reset_fitted_state
@@ -47,8 +52,8 @@ __all__ = [
     "PixelTensor",
     "as_image_batch",
     "batch_to",
-    "host_copy",
     "encode_groups",
+    "host_copy",
     "normalise_input_shape",
     "rows_of",
     "stored",
@@ -140,8 +145,9 @@ def as_image_batch(X, input_shape, *, name="input_shape"):
     if X.ndim == 3:
         X = X.reshape(X.shape[0], 1, *X.shape[1:])
     elif X.ndim == 4:
-        if X.shape[1] not in (1, 3) and X.shape[3] in (1, 3):
-            X = X.transpose(0, 3, 1, 2).copy()
+        if X.shape[1] not in (1, 3, 4) and X.shape[3] in (1, 3, 4):
+            # channels-last, as numpy and PIL give images; an alpha channel goes
+            X = X[..., :3].transpose(0, 3, 1, 2).copy()
     else:
         raise ValueError(
             f"X must be 2-D (n_samples, n_features), 3-D (n_samples, H, W) or 4-D "
@@ -223,6 +229,41 @@ def encode_groups(groups, n_samples):
             "numbers or all strings); got a mix, or None."
         ) from None
     return codes.astype(np.int64), names
+
+def _fitted_channels(backbone):
+    """The channels of a fitted sklearn_meta estimator given as backbone, else None."""
+    if isinstance(backbone, torch.nn.Module) or not hasattr(backbone, "input_shape_"):
+        return None
+    shape = backbone.input_shape_
+    return shape[0] if len(shape) == 3 else None
+
+
+def _is_image(X):
+    from ._images import _item_kind
+
+    return _item_kind(X) == "PIL image"
+
+
+def ndim_of(X):
+    """``X.ndim`` where ``X`` has one, else None."""
+    return getattr(X, "ndim", None)
+
+
+def _warn_if_0_255(X):
+    """Warn when float images look like 0..255 pixels (floats are taken as given)."""
+    if X.dtype.kind != "f" or X.size == 0:
+        return
+    low, high = float(X.min()), float(X.max())
+    if low >= 0 and 1.5 < high <= 255:
+        warnings.warn(
+            f"X holds float images with values up to {high:g}: floats are taken as given, "
+            "while files, PIL images and uint8 arrays are read as [0, 1]. If these are "
+            "0-255 pixels, divide them by 255 (or pass uint8), or predictions on files "
+            "will not match.",
+            UserWarning,
+            stacklevel=5,
+        )
+
 
 def _module_channels(backbone):
     """3 when a module given as backbone starts with a convolution of three channels, else 1."""
@@ -343,6 +384,17 @@ class InputMixin:
     def _check_X(self, X, *, reset, y=None):
         """validate_data for rows; for N-D images n_features_in_ is C*H*W."""
         self._check_dense(X)
+        if isinstance(X, (str, os.PathLike)) or (ndim_of(X) is None and _is_image(X)):
+            raise ValueError(
+                f"X is one image ({type(X).__name__}); pass a sequence of samples, "
+                "e.g. [X]."
+            )
+        if isinstance(X, torch.Tensor):
+            # as numpy, so that uint8 pixels stay uint8 (scikit-learn's checks
+            # would turn a tensor into floats of 0..255)
+            X = X.detach().cpu().numpy()
+        if getattr(X, "ndim", 0) > 2 and getattr(X, "dtype", None) == np.uint16:
+            X = X.astype(np.float32) / np.float32(65535.0)  # 16-bit images, as files
         ndim = getattr(X, "ndim", None)
         if ndim is None and isinstance(X, (list, tuple)):
             X = np.asarray(X)
@@ -367,11 +419,14 @@ class InputMixin:
         ``geometry``) apply to each image unless ``image_size`` resizes them.
         """
         prep = self._input_preprocessing(reset=reset)
+        X = one_column(X)
+        stop = self._interrupted
         if reset:
             return decode_images(
-                X, kind, size=check_image_size(self.image_size), geometry=prep.geometry,
+                X, kind, channels=_fitted_channels(self.backbone),
+                size=check_image_size(self.image_size), geometry=prep.geometry,
                 min_channels=prep.channels or _module_channels(self.backbone),
-                allocate=self._allocate,
+                allocate=self._allocate, stop=stop,
             )
         if len(self.input_shape_) != 3:
             raise ValueError(
@@ -380,8 +435,12 @@ class InputMixin:
             )
         return decode_images(
             X, kind, channels=self.input_shape_[0], size=self.image_size_,
-            geometry=prep.geometry, allocate=self._allocate,
+            geometry=prep.geometry, allocate=self._allocate, stop=stop,
         )
+
+    def _interrupted(self):
+        """Whether Ctrl-C asked the fit under way to stop (decoding checks it)."""
+        return self._run is not None and self._run.sigint.requested
 
     def _allocate(self, shape, dtype):
         """The array decoded images go into: in memory, or a file (``storage``)."""
@@ -453,7 +512,7 @@ class InputMixin:
                 return X.reshape(X.shape[0], c, h, w)
         if reset:
             self._channels_last_input = bool(
-                X.ndim == 4 and X.shape[1] not in (1, 3) and X.shape[3] in (1, 3)
+                X.ndim == 4 and X.shape[1] not in (1, 3, 4) and X.shape[3] in (1, 3, 4)
             )
         X = as_image_batch(X, self.input_shape)
         if reset:
@@ -466,6 +525,11 @@ class InputMixin:
                 )
             self.image_size_ = size
         if X.ndim == 4 and not decoded:
+            channels = _fitted_channels(self.backbone) if reset else self.input_shape_[0]
+            if channels is not None:
+                X = convert_channels(X, channels)
+            if reset:
+                _warn_if_0_255(X)
             if self.image_size_ is not None:
                 X = resize_batch(X, self.image_size_)
             else:

@@ -423,9 +423,19 @@ def _from_weights(entry, path, image_size):
 def _from_fitted(backbone, image_size):
     """What a fitted estimator used as ``backbone`` brings (its layer is in its features)."""
     inner = getattr(backbone, "_preprocessing", None)
+    # the size its images were resized to comes along, unless image_size says otherwise
+    resized = getattr(backbone, "image_size_", None) if image_size is None else None
     if inner is None or inner.description.get("source") is None:
-        return Preprocessing(keeps_backbone_layer=True)
+        if resized is None:
+            return Preprocessing(keeps_backbone_layer=True)
+        return Preprocessing(
+            geometry=Resize(resized), keeps_backbone_layer=True,
+            description={"source": "backbone", "backbone": type(backbone).__name__,
+                         "backbone_source": None, "resize": list(resized)},
+        )
     geometry = inner.geometry if image_size is None else None
+    if resized is not None:
+        geometry = Resize(resized)
     description = {
         **inner.describe(),
         "source": "backbone",
@@ -434,6 +444,8 @@ def _from_fitted(backbone, image_size):
     }
     if image_size is not None:
         description.update(resize=None, crop=None, interpolation=None)
+    elif resized is not None:
+        description.update(resize=list(resized), crop=None)
     return Preprocessing(
         geometry=geometry, channels=inner.channels, keeps_backbone_layer=True,
         description=description,

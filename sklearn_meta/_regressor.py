@@ -56,7 +56,7 @@ class BaseTorchRegressor(RegressorMixin, BaseTorchEstimator):
         X = self._validate_X(X, reset=False)
         return self._batched(self._values_fn(), X)
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X, y=None, sample_weight=None):
         """Coefficient of determination R² of ``predict(X)`` against ``y``.
 
         As scikit-learn's regressors score: 1 is a perfect fit, 0 is what
@@ -68,8 +68,9 @@ class BaseTorchRegressor(RegressorMixin, BaseTorchEstimator):
         ----------
         X : array-like of shape (n_samples, ...)
             Test samples.
-        y : array-like of shape (n_samples,)
-            True values.
+        y : array-like of shape (n_samples,) or None, default=None
+            True values; None when ``X`` is a dataset of ``(image, target)``
+            pairs.
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
 
@@ -78,6 +79,7 @@ class BaseTorchRegressor(RegressorMixin, BaseTorchEstimator):
         float
             R² of the predictions.
         """
+        X, y = self._unpack_dataset(X, y)
         return super().score(X, y, sample_weight=sample_weight)
 
     def _values_fn(self):  # pragma: no cover - abstract

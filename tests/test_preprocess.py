@@ -283,9 +283,9 @@ def test_a_fitted_backbone_carries_its_preprocessing(images, finetuned):
     assert proto.preprocess_["source"] == "backbone"
     assert proto.preprocess_["backbone"] == "FineTuneClassifier"
     assert proto.preprocess_["mean"] == IMAGENET_MEAN
-    # the decoder resizes as the backbone's did; the layer came inside its features
+    # the decoder resizes to the backbone's image_size; the layer came inside its features
     geometry = proto._input_preprocessing(reset=False).geometry
-    assert repr(geometry) == repr(finetuned._input_preprocessing(reset=False).geometry)
+    assert repr(geometry) == "Resize(size=(32, 32))" and proto.preprocess_["resize"] == [32, 32]
     features = proto.module_.features
     assert isinstance(features, Preprocessed) and not isinstance(features.body, Preprocessed)
     # an explicit image_size replaces the carried resize, keeps the normalisation

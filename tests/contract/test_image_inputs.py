@@ -283,3 +283,115 @@ def test_grey_files_become_colour_for_a_module_that_takes_three_channels(tmp_pat
         warnings.simplefilter("error")  # no "array is not writable" from the decoder
         est = case.make(backbone=net, image_size=16).fit(paths, y)
     assert est.input_shape_ == (3, 16, 16)
+
+
+def test_what_a_hostile_user_tried(tmp_path):
+    """Tensors, one-column frames, target transforms, RGBA and grey arrays, 16-bit arrays."""
+    import pandas as pd
+
+    case = next(c for c in CASES if c.name == "protonet")
+    images, y = _digit_images()
+    paths = _write_pngs(images, tmp_path)
+    est = _make(case).fit(images, y)
+    expected = est.predict_proba(images)
+    # a uint8 tensor batch, as a DataLoader gives it, reads as [0, 1] like the array
+    np.testing.assert_array_equal(est.predict_proba(torch.from_numpy(images)), expected)
+    np.testing.assert_array_equal(
+        est.predict_proba(torch.from_numpy(images[:, None])), expected
+    )
+    # one column of paths, as a DataFrame or an (n, 1) array
+    np.testing.assert_array_equal(est.predict_proba(pd.DataFrame({"p": paths})), expected)
+    np.testing.assert_array_equal(est.predict_proba(np.array(paths)[:, None]), expected)
+    # 16-bit arrays read as 16-bit files are
+    wide = images.astype(np.uint16) * 257
+    np.testing.assert_allclose(est.predict_proba(wide), expected, atol=1e-6)
+    # one image is a clear error
+    with pytest.raises(ValueError, match="one image"):
+        est.predict(paths[0])
+    with pytest.raises(ValueError, match="one image"):
+        est.predict(Image.open(paths[0]))
+    # image_size takes ints only
+    with pytest.raises(ValueError, match="image_size"):
+        _make(case, image_size=(8.5, 8)).fit(paths, y)
+
+
+def test_colour_arrays_follow_the_channel_rule_too():
+    case = next(c for c in CASES if c.name == "finetune")
+    images, y = _digit_images()
+    rgb = np.stack([images, images[::-1], 255 - images], axis=-1)
+    rgba = np.concatenate([rgb, np.full((*images.shape, 1), 9, np.uint8)], axis=-1)
+    est = _make(case).fit(rgba, y)  # (n, H, W, 4): channels-last, alpha dropped
+    assert est.input_shape_ == (3, 8, 8)
+    np.testing.assert_array_equal(est.predict_proba(rgba), est.predict_proba(list(rgb)))
+    # grey arrays on a colour model are repeated, as grey files are
+    np.testing.assert_array_equal(est.predict_proba(images), est.predict_proba(list(images)))
+
+
+def test_an_image_folders_target_transform_is_respected(tmp_path):
+    from torchvision.datasets import ImageFolder
+
+    case = next(c for c in CASES if c.name == "protonet")
+    images, y = _digit_images()
+    keep = y < 4
+    for i, (img, label) in enumerate(zip(images[keep], y[keep])):
+        folder = tmp_path / f"class_{label}"
+        folder.mkdir(exist_ok=True)
+        Image.fromarray(img).save(folder / f"{i}.png")
+    merged = ImageFolder(tmp_path, target_transform=lambda k: k // 2)
+    est = _make(case, n_way=2).fit(merged)
+    np.testing.assert_array_equal(est.classes_, [0, 1])  # the labels it yields, not names
+    named = _make(case, n_way=2).fit(ImageFolder(tmp_path))
+    np.testing.assert_array_equal(named.classes_, [f"class_{k}" for k in range(4)])
+
+
+def test_float_images_of_0_255_warn():
+    case = next(c for c in CASES if c.name == "protonet")
+    images, y = _digit_images()
+    with pytest.warns(UserWarning, match="divide them by 255"):
+        _make(case).fit(images.astype(np.float32), y)
+
+
+def test_a_fitted_backbone_brings_its_image_size_and_channels(tmp_path):
+    from sklearn_meta import FineTuneClassifier, ProtoNetClassifier
+
+    images, y = _digit_images()
+    rgb = np.stack([images] * 3, axis=-1)
+    big = [np.kron(img, np.ones((2, 2, 1), np.uint8)) for img in rgb]
+    source = FineTuneClassifier(
+        backbone=Conv4Backbone(channels=8, n_blocks=2), image_size=8, max_epochs=1, **CPU
+    ).fit(big, y)
+    assert source.input_shape_ == (3, 8, 8)
+    # grey 16x16 pictures: resized to 8x8 and repeated to colour, as the source was fitted
+    grey = [np.kron(img, np.ones((2, 2), np.uint8)) for img in images]
+    proto = ProtoNetClassifier(backbone=source, n_way=3, max_iter=2, **CPU).fit(grey, y)
+    assert proto.input_shape_ == (3, 8, 8)
+
+
+def test_ctrl_c_while_decoding_stops_at_once(sigint, monkeypatch, tmp_path):
+    import os
+    import signal
+
+    import sklearn_meta._images as images_module
+
+    case = next(c for c in CASES if c.name == "finetune")
+    images, y = _digit_images()
+    paths = _write_pngs(images, tmp_path)
+    est = _make(case).fit(images, y)
+    before = est.predict_proba(images)
+    decode, calls = images_module._as_chw, []
+
+    def pressed_at_the_tenth(item, kind, index):
+        calls.append(index)
+        if len(calls) == 10:
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C
+        return decode(item, kind, index)
+
+    monkeypatch.setattr(images_module, "_as_chw", pressed_at_the_tenth)
+    with pytest.raises(KeyboardInterrupt, match="decoding"):
+        est.partial_fit(paths, y)
+    assert len(calls) < 2 * len(paths)  # stopped in the pixels pass, not after it
+    np.testing.assert_array_equal(est.predict_proba(images), before)  # as it was
+    calls.clear()
+    with pytest.raises(KeyboardInterrupt):
+        est.fit(paths, y)
+    assert not hasattr(est, "n_iter_")  # a fit that fails leaves nothing half-fitted
