@@ -31,6 +31,10 @@ _SOURCE, _TARGET = 1, -2
 _METHODS = ("dann", "cdan", "cdan+e", "mmd", "coral", "mdd", "mcc", "bnm", "shot")
 
 
+#: max_epochs="auto": at least this many minibatch updates, and this many epochs
+_AUTO_MIN_UPDATES = 1000
+_AUTO_MIN_EPOCHS = 20
+
 class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClassifier):
     """A classifier whose features do not tell the source from the target domain.
 
@@ -98,9 +102,16 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
         Learning rate of the backbone as a ratio of ``lr``; ``"auto"`` is 0.1
         for a pretrained backbone (``weights`` given, a module or a fitted
         estimator) and 1.0 otherwise.
-    max_epochs : int, default=20
+    max_epochs : int or "auto", default="auto"
         Epochs run by ``fit``; an epoch is one pass over the source rows
-        (for ``"shot"``, over the target rows).
+        (for ``"shot"``, over the target rows). ``"auto"``: enough epochs for
+        at least 1,000 minibatch updates, and at least 20 (``max_epochs_``
+        says how many): a source of 157 rows gets 334 epochs, one of 60,000
+        the 20 it always had. Measured on five small tables
+        (``benchmarks/domain_training_length.py``): source-only accuracy
+        settles within 20 epochs, but CDAN+E goes on gaining up to about
+        1,000 updates (COIL 81.5 % after 240 updates, 95.4 % after 1,200;
+        DeCAF DSLR to Webcam 95.8 % after 60, 98.5 % after 600).
         ``partial_fit`` runs one. The schedules count progress against it.
     batch_size : int, default=64
         Source rows per minibatch step; as many target rows go with them.
@@ -216,6 +227,8 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
         Number of source rows in the last fit (or partial_fit chunk).
     n_target_ : int
         Number of target rows in the last fit (or partial_fit chunk).
+    max_epochs_ : int
+        The epochs ``fit`` aimed for (``max_epochs``, resolved).
     n_iter_ : int
         Number of epochs run.
     history_ : skorch.history.History
@@ -354,7 +367,7 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
         "pseudo_label_weight": [Interval(Real, 0, None, closed="left")],
         "weights": [str, os.PathLike, None],
         "backbone_lr": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "optimizer": [StrOptions({"adam", "adamw", "sgd"})],
         "lr_schedule": [StrOptions({"ganin", "constant"})],
     }
@@ -371,7 +384,7 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
         pseudo_label_weight=0.3,
         weights=None,
         backbone_lr="auto",
-        max_epochs=20,
+        max_epochs="auto",
         batch_size=64,
         lr=0.01,
         optimizer="sgd",
@@ -488,7 +501,8 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
         if self._is_source_free(first=True):
             X = self._validate_source_free(X, y, sample_domain, None, first=True)
             self._initialize(X.shape[1:])
-            self._fit_source_free(X, lambda: self.max_epochs)
+            self._resolve_max_epochs(len(X))
+            self._fit_source_free(X, self._epoch_goal)
             return self
         X, y = self._validate_X_y(X, y)
         y = column_or_1d(y, warn=True)
@@ -506,8 +520,26 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
             keep = np.ones(len(codes), dtype=bool)
             keep[source[valid]] = False
             X, codes, is_target = X[keep], codes[keep], is_target[keep]
-        self._fit_epochs(X, codes, is_target, lambda: self.max_epochs, validate=validate)
+        self._resolve_max_epochs(int((~is_target).sum()))
+        self._fit_epochs(X, codes, is_target, self._epoch_goal, validate=validate)
         return self
+
+    def _after_unpickle(self):
+        super()._after_unpickle()
+        if "max_epochs_" not in vars(self):  # pickled before max_epochs="auto": an int
+            self.max_epochs_ = int(self.max_epochs)
+
+    def _resolve_max_epochs(self, n_rows):
+        """``max_epochs_``: ``max_epochs``, or for "auto" enough epochs for 1,000 updates."""
+        if self.max_epochs != "auto":
+            self.max_epochs_ = int(self.max_epochs)
+            return
+        n_batches = len(batch_bounds(max(1, n_rows), int(self.batch_size)))
+        self.max_epochs_ = max(_AUTO_MIN_EPOCHS, -(-_AUTO_MIN_UPDATES // n_batches))
+
+    def _epoch_goal(self):
+        """The epochs a fit aims for: ``max_epochs`` read live, or what "auto" resolved to."""
+        return self.max_epochs_ if self.max_epochs == "auto" else int(self.max_epochs)
 
     @fit_guard(partial=True)
     @fit_context(prefer_skip_nested_validation=True)
@@ -537,6 +569,8 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
         if self._is_source_free(first):
             X = self._validate_source_free(X, y, sample_domain, classes, first=first)
             self._begin_partial_fit(first, X.shape[1:])
+            if first:
+                self._resolve_max_epochs(len(X))
             self._fit_source_free(X, lambda: self.n_iter_ + 1)
             return self
         if classes is not None and np.any(np.asarray(classes, dtype=object) == -1):
@@ -548,6 +582,8 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
         self._check_labelled(y, codes)
         is_target = self._target_mask(y, codes, sample_domain)
         self._begin_partial_fit(first, X.shape[1:])
+        if first:
+            self._resolve_max_epochs(int((~is_target).sum()))
         self._fit_epochs(X, codes, is_target, lambda: self.n_iter_ + 1)
         return self
 
@@ -619,7 +655,7 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
         # MDD's reversed gradient rises to 0.1 only, as in the authors' code:
         # the features could otherwise drive the disparity without bound
         coeff_scale = 0.1 if self.method == "mdd" else 1.0
-        horizon = float(self.max_epochs)
+        horizon = float(self._epoch_goal())
         sums = {
             "adapt_loss": torch.zeros((), device=dev),
         }

@@ -275,7 +275,7 @@ class SourceFreeMixin:
         n_batches = len(bounds)
         key = data_key(X, codes, n_batches)
         module, opt, dev = self.module_, self.optimizer_, self.device_
-        horizon = float(self.max_epochs)
+        horizon = float(self._epoch_goal())
         sums = {"adapt_loss": torch.zeros((), device=dev)}
         labels = {}
 

@@ -588,3 +588,21 @@ def test_import_leaves_metadata_routing_off():
 
     assert sklearn.get_config()["enable_metadata_routing"] is False
     assert hasattr(DomainAdaptedClassifier(), "set_fit_request")
+
+
+def test_max_epochs_auto_gives_small_sources_enough_updates():
+    from sklearn_meta.datasets import make_digits_shift
+
+    Xs, ys, Xt, _ = make_digits_shift(random_state=0)
+    X = np.concatenate([Xs[:100], Xt[:100]])
+    y = np.concatenate([ys[:100], np.full(100, -1)])
+    clf = DomainAdaptedClassifier(backbone=MLPBackbone(hidden=(8,)), batch_size=50,
+                                  random_state=0, device="cpu")
+    clf.partial_fit(X, y, classes=np.arange(10))
+    assert clf.max_epochs_ == 500  # 2 minibatches an epoch: 1,000 updates
+    big = DomainAdaptedClassifier(batch_size=1)
+    big._resolve_max_epochs(60_000)
+    assert big.max_epochs_ == 20  # large sets keep their 20 epochs
+    fixed = DomainAdaptedClassifier(max_epochs=3, backbone=MLPBackbone(hidden=(8,)),
+                                    random_state=0, device="cpu").fit(X, y)
+    assert fixed.max_epochs_ == fixed.n_iter_ == 3
