@@ -19,6 +19,9 @@
 #      5-way and 20-way 1-shot: tasks/s, peak memory, meta-gradient
 #      differences, accuracy ± 95 % CI beside Finn et al. (the MAML CUDA
 #      tests run in step 2).
+#   8. benchmarks/images_finetune_files.py --device cuda: fine-tuning from
+#      JPEG files against an ImageFolder + DataLoader + hand loop (step
+#      "images", IMG_TIMEOUT).
 # A short summary table is printed at the end. Every step runs even when an
 # earlier one fails; the exit status is non-zero if any step failed.
 #
@@ -49,9 +52,9 @@
 # Environment knobs (defaults): PYTHON (python3), DATA_HOME (.bench_data),
 # BENCH_ITERS (2000), BENCH_EPISODES (600), TEST_TIMEOUT (200),
 # BENCH_TIMEOUT (100), FT_TIMEOUT (40), DEF_TIMEOUT (80), DA_TIMEOUT (100),
-# MAML_ITERS (1500), MAML_TIMEOUT (150), SCALE_TIMEOUT (60); the default
-# timeouts add up to under 10 minutes. ONLY="tests maml" runs just the steps
-# named (tests, fewshot, finetune, defaults, domain, maml, scale), to split the
+# MAML_ITERS (1500), MAML_TIMEOUT (150), SCALE_TIMEOUT (60), IMG_TIMEOUT (90);
+# the default timeouts add up to about 10 minutes. ONLY="tests maml" runs just the steps
+# named (tests, fewshot, finetune, defaults, domain, maml, images, scale), to split the
 # check over two calls; "scale" (Dask, 1/2/4 workers) runs only when named.
 set -euo pipefail
 export PYTHONUNBUFFERED=1
@@ -70,7 +73,8 @@ DA_TIMEOUT=${DA_TIMEOUT:-100}
 MAML_ITERS=${MAML_ITERS:-1500}
 MAML_TIMEOUT=${MAML_TIMEOUT:-150}
 SCALE_TIMEOUT=${SCALE_TIMEOUT:-60}
-ONLY=${ONLY:-tests fewshot finetune defaults domain maml}
+IMG_TIMEOUT=${IMG_TIMEOUT:-90}
+ONLY=${ONLY:-tests fewshot finetune defaults domain maml images}
 RESULTS=${OUT:-bench_results}
 mkdir -p "$RESULTS"
 
@@ -160,6 +164,20 @@ else
     STEPS+=(maml)
     STATUS[maml]="SKIPPED (no $DATA_HOME/omniglot.npz; see the header)"
     SECONDS_TAKEN[maml]=0
+fi
+
+# Fine-tuning from JPEG files (made from mnist.npz) on the GPU: images per
+# second of FineTuneClassifier.fit on the files against an ImageFolder +
+# DataLoader + hand-written loop, same model; the CUDA tests of image inputs
+# (storage="stream" against "device") run in step "tests".
+if [ -f "$DATA_HOME/mnist.npz" ]; then
+    run_step images "$IMG_TIMEOUT" "$PYTHON" benchmarks/images_finetune_files.py \
+        --device cuda --repeats 3 --data-home "$DATA_HOME" \
+        --out "$RESULTS/images_finetune_files.json"
+else
+    STEPS+=(images)
+    STATUS[images]="SKIPPED (no $DATA_HOME/mnist.npz; see the header)"
+    SECONDS_TAKEN[images]=0
 fi
 
 # Dask scale-out on the machine's CPU cores (the GPU test of one worker per GPU

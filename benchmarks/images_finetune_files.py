@@ -105,7 +105,7 @@ def fit_ours(train_dir, args, case, pretrained=None, limit=None, seed=0):
     else:
         clf = FineTuneClassifier(backbone=Conv4Backbone(channels=args.channels))
     clf.set_params(image_size=args.image_size, max_epochs=_epochs(args, case, limit),
-                   batch_size=args.batch_size, lr=args.lr, device="cpu", random_state=seed)
+                   batch_size=args.batch_size, lr=args.lr, device=args.device, random_state=seed)
     clf.fit(paths, labels)
     return clf, time.perf_counter() - tic, len(paths)
 
@@ -149,23 +149,28 @@ def fit_hand(train_dir, args, case, pretrained=None, limit=None, seed=0):
     n_classes = len(data.classes)
     if limit is not None:
         data = Subset(data, np.random.default_rng(0).permutation(len(data))[:limit].tolist())
+    dev = torch.device(args.device)
     loader = DataLoader(data, batch_size=args.batch_size, shuffle=True,
-                        num_workers=args.workers, pin_memory=False)
+                        num_workers=args.workers, pin_memory=dev.type == "cuda")
     shape = (3, args.image_size, args.image_size)
     if case == "frozen":
         features = copy.deepcopy(pretrained.module_.features)
     else:
         features = Conv4Backbone(channels=args.channels).build(shape)
+    features = features.to(dev)
     with torch.no_grad():
-        n_features = features.eval()(torch.zeros(1, *shape)).shape[1]
-    model = Net(features, n_features, n_classes, frozen=case == "frozen").train()
+        n_features = features.eval()(torch.zeros(1, *shape, device=dev)).shape[1]
+    model = Net(features, n_features, n_classes, frozen=case == "frozen").to(dev).train()
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=args.lr)
     for _ in range(_epochs(args, case, limit)):
         for xb, yb in loader:
+            xb, yb = xb.to(dev, non_blocking=True), yb.to(dev, non_blocking=True)
             loss = F.cross_entropy(model(xb), yb)
             opt.zero_grad()
             loss.backward()
             opt.step()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
     return model, time.perf_counter() - tic, len(data)
 
 
@@ -178,7 +183,8 @@ def accuracy_hand(model, test_dir, args):
     correct = 0
     with torch.no_grad():
         for xb, yb in DataLoader(data, batch_size=256, num_workers=args.workers):
-            correct += int((model(xb).argmax(1) == yb).sum())
+            xb = xb.to(next(model.parameters()).device)
+            correct += int((model(xb).argmax(1).cpu() == yb).sum())
     return correct / len(data)
 
 
@@ -239,6 +245,7 @@ def main(argv=None):
                         help="epochs of the frozen case (the head alone trains)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (gpu_check.sh)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
