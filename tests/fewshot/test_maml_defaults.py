@@ -2,8 +2,8 @@
 
 The issue's reproducer: digits upsampled to 16x16 images (the conv4 path),
 5 classes to meta-train on for a short fit, 5 new classes to score. Under the
-defaults before ``backtrack``, one step of 0.4 sent novel-class accuracy from
-0.76 to 0.20 and the training-class score to 0.20.
+defaults before (``inner_lr=0.4``, no ``backtrack``), one step sent
+novel-class accuracy from 0.80 to 0.31 and the training-class score to 0.20.
 """
 
 import numpy as np
@@ -41,7 +41,7 @@ def test_more_adaptation_steps_do_not_lower_novel_class_accuracy(digit_images, s
                                        n_query=10, n_episodes=40, random_state=0).mean
     short_fit.set_params(n_adapt_steps=None)
     assert acc[0] > 0.6
-    # before: 0.76, 0.41 and 0.20
+    # old defaults (inner_lr=0.4, backtrack=False): 0.80, 0.31 and 0.21; now 0.75, 0.76, 0.80
     assert acc[1] >= acc[0] - 0.02 and acc[3] >= acc[0] - 0.02, acc
 
 
