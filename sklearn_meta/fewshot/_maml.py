@@ -205,11 +205,23 @@ class MAMLClassifier(BaseGradientClassifier):
     The parameter that selects ANIL is ``inner_params``, not ``adapt``:
     ``adapt`` is the method that learns new classes.
 
+    The defaults were chosen by fitting on real data
+    (``benchmarks/maml_defaults.py``; tables in benchmarks/README.md, "MAML
+    defaults"): Omniglot background -> evaluation alphabets with the conv4,
+    digits as rows (MLP) and as 16x16 images, after 20 to 300 meta-updates.
+    At ``inner_lr=0.01`` with ``backtrack`` the held-out accuracy after 1, 3
+    or 10 adaptation steps was never below that after 0 steps; at the old
+    ``inner_lr=0.4`` without it one step took new Omniglot characters from
+    93 % to 61 % (5-way 5-shot). With ``backtrack`` each step costs one more
+    evaluation of the support loss (after the last step), and a task whose
+    steps are all refused keeps the unadapted (prototype) head.
+
     ``fit`` stops with a ``ValueError`` naming ``inner_lr`` and ``lr`` when
     the training loss ends a block of meta-updates more than 1000 times
     above the loss before adaptation of its first meta-batch: a step size
     too large for the data, which used to train on silently. An adaptation
-    whose loss grows as much raises too.
+    whose loss grows as much raises too. With ``backtrack`` no inner step
+    raises the loss, so this catches a too large outer ``lr``.
 
     Ctrl-C during ``fit`` or ``partial_fit`` stops after the current
     meta-update, leaves the model ready to predict as it is, warns and raises
