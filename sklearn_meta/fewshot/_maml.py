@@ -212,7 +212,7 @@ class MAMLClassifier(BaseGradientClassifier):
     At ``inner_lr=0.01`` with ``backtrack`` the held-out accuracy after 1, 3
     or 10 adaptation steps was never below that after 0 steps; at the old
     ``inner_lr=0.4`` without it one step took new Omniglot characters from
-    93 % to 61 % (5-way 5-shot). With ``backtrack`` each step costs one more
+    93 % to 61 % (5-way 5-shot). With ``backtrack`` an adaptation costs one more
     evaluation of the support loss (after the last step), and a task whose
     steps are all refused keeps the unadapted (prototype) head.
 
