@@ -129,6 +129,7 @@ def run_setting(n_way, args, data, peers):
         n_inner_steps=steps, inner_lr=inner_lr, n_adapt_steps=0,
         meta_batch_size=batch, head_init="zero", max_iter=args.iters, early_stopping=False,
         device=device, random_state=args.seed, task_chunk_size=args.chunk,
+        backtrack=False,  # plain gradient steps, as the peers take them
     )
     row = {"n_way": n_way, "device": str(device), "iters": args.iters, "meta_batch": batch}
 

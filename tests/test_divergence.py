@@ -33,12 +33,20 @@ def sinusoids():
 
 def test_maml_with_a_huge_inner_step_stops_and_names_it(digits_images):
     # the reproducer: it trained to a loss in the thousands, silently
+    # (plain MAML: with backtrack, the default, such steps are never taken)
     X, y = digits_images
     clf = MAMLClassifier(n_way=5, meta_batch_size=4, max_iter=20, inner_lr=1e4,
-                         device="cpu", random_state=0)
+                         backtrack=False, device="cpu", random_state=0)
     with pytest.raises(ValueError, match="more than 1000 times where it started.*inner_lr"):
         clf.fit(X, y)
     assert not hasattr(clf, "classes_")  # nothing half-fitted
+
+
+def test_maml_backtracking_refuses_a_huge_inner_step(digits_images):
+    X, y = digits_images
+    clf = MAMLClassifier(n_way=5, meta_batch_size=4, max_iter=20, inner_lr=1e4,
+                         device="cpu", random_state=0).fit(X, y)
+    assert clf.score(X, y) > 0.9
 
 
 def test_maml_at_a_sane_step_trains_on(digits_images):

@@ -48,8 +48,7 @@ SHRINK = {
         (r"make_episodic_scorer\(n_way=5, n_shot=1\)",
          "make_episodic_scorer(n_way=5, n_shot=1, n_episodes=10)"),
         # the MAML family: two meta-updates of two tasks
-        (r"maml = MAMLClassifier\(", "maml = MAMLClassifier(max_iter=2, "),
-        (r"meta_batch_size=\d+", "meta_batch_size=2"),
+        (r"maml = MAMLClassifier\(", "maml = MAMLClassifier(max_iter=2, meta_batch_size=2, "),
         (r"n_tasks=[\d_]+", "n_tasks=200"),
         (r"max_iter=70_000", "max_iter=5"),
         # fine-tuning: a local weights file, one epoch (the folder is made by the test)

@@ -251,6 +251,10 @@ class BaseGradientClassifier(InnerLoopEstimator, BaseEpisodicClassifier):
     def _head_only(self):
         return False
 
+    def _backtracks(self):
+        """Whether no inner step may raise the support loss (MAML's ``backtrack``)."""
+        return False
+
     def _build_module(self, input_shape, *, weights):
         backbone = self.backbone
         if isinstance(backbone, str) and backbone == "auto":
@@ -291,7 +295,7 @@ class BaseGradientClassifier(InnerLoopEstimator, BaseEpisodicClassifier):
         keys = [k for k, _ in self.module_.features.named_parameters()] + list(HEAD)
         return {k: (v.detach() if detach else v) for k, v in zip(keys, lrs)}
 
-    def _engine(self, head_init=None, head_only=None):
+    def _engine(self, head_init=None, head_only=None, backtrack=None):
         with module_lock(self.module_):
             buffers = dict(self.module_.features.named_buffers())
         return ClassifierTasks(
@@ -300,6 +304,7 @@ class BaseGradientClassifier(InnerLoopEstimator, BaseEpisodicClassifier):
             head=self.head_init if head_init is None else head_init,
             head_only=self._head_only() if head_only is None else head_only,
             lock=module_lock(self.module_),
+            backtrack=self._backtracks() if backtrack is None else backtrack,
         )
 
     # ------------------------------------------------------- episodes (eval)
@@ -361,6 +366,7 @@ class BaseGradientClassifier(InnerLoopEstimator, BaseEpisodicClassifier):
             "inner_lr": float(self.inner_lr),
             "head_init": self.head_init,
             "head_only": bool(self._head_only()),
+            "backtrack": bool(self._backtracks()),
             "chunk": int(self.batch_size),
             "what": "the data" if first else "this batch",
         }
@@ -410,7 +416,9 @@ class BaseGradientClassifier(InnerLoopEstimator, BaseEpisodicClassifier):
         """The adapted parameters for ``inputs`` (a :class:`HeadInputs`)."""
         settings = inputs.settings
         n_classes = len(self.classes_)
-        engine = self._engine(settings["head_init"], settings["head_only"])
+        engine = self._engine(
+            settings["head_init"], settings["head_only"], settings.get("backtrack", False)
+        )
         meta = {k: p.detach() for k, p in self._meta_params().items()}
         X_t = inputs.X.to(self.device_)
         y_t = inputs.y.to(self.device_)
@@ -435,7 +443,8 @@ class BaseGradientClassifier(InnerLoopEstimator, BaseEpisodicClassifier):
                     return F.cross_entropy(head_logits(z, h[HEAD[0]], h[HEAD[1]]) + mask, y_t)
 
                 fast = gradient_steps(
-                    loss, {HEAD[0]: weight, HEAD[1]: bias}, lrs, steps, first_order=True
+                    loss, {HEAD[0]: weight, HEAD[1]: bias}, lrs, steps, first_order=True,
+                    backtrack=engine.backtrack,
                 )
             else:
                 def loss(p, sl):
@@ -443,7 +452,8 @@ class BaseGradientClassifier(InnerLoopEstimator, BaseEpisodicClassifier):
 
                 chunks = [(slice(i, i + chunk), min(chunk, n - i) / n) for i in range(0, n, chunk)]
                 start = {**meta, HEAD[0]: weight, HEAD[1]: bias}
-                fast = gradient_steps(loss, start, lrs, steps, first_order=True, chunks=chunks)
+                fast = gradient_steps(loss, start, lrs, steps, first_order=True, chunks=chunks,
+                                      backtrack=engine.backtrack)
             check_finite(fast, settings["what"])
             if steps:
                 # has the loss grown far above where it started? On the first

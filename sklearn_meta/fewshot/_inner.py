@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.func import functional_call, grad, vmap
+from torch.func import functional_call, grad, grad_and_value, vmap
 
 from .._devices import module_lock
 
@@ -57,7 +57,7 @@ HEAD = ("head.weight", "head.bias")
 DIVERGENCE_FACTOR = 1000.0
 
 
-def gradient_steps(loss_fn, params, lrs, n_steps, *, first_order, chunks=None):
+def gradient_steps(loss_fn, params, lrs, n_steps, *, first_order, chunks=None, backtrack=False):
     """``n_steps`` of gradient descent on ``loss_fn`` from ``params``.
 
     Parameters
@@ -80,11 +80,20 @@ def gradient_steps(loss_fn, params, lrs, n_steps, *, first_order, chunks=None):
         Full-batch gradient over data too large for one pass: the gradient
         is the weighted sum over ``loss_fn(params, chunk)``; each chunk's
         graph is freed before the next is computed.
+    backtrack : bool, default=False
+        Never take a step that raises the loss: a step whose loss is above
+        the loss before it (or not finite) is not taken, and the step sizes
+        are halved for the next step (a backtracking line search with one
+        trial per step, written with :func:`torch.where` so that it runs
+        under ``vmap`` and stays differentiable). It costs one more
+        evaluation of the loss, after the last step.
 
     Returns
     -------
     dict of str to torch.Tensor
     """
+    if backtrack and n_steps:
+        return _backtracking_steps(loss_fn, params, lrs, n_steps, first_order, chunks)
     grad_fn = grad(loss_fn)
     for _ in range(n_steps):
         if chunks is None:
@@ -101,6 +110,41 @@ def gradient_steps(loss_fn, params, lrs, n_steps, *, first_order, chunks=None):
         if first_order:
             grads = {k: v.detach() for k, v in grads.items()}
         params = {k: p - lrs[k] * grads[k] for k, p in params.items()}
+    return params
+
+
+def _backtracking_steps(loss_fn, params, lrs, n_steps, first_order, chunks):
+    """:func:`gradient_steps` with ``backtrack=True``: no step raises the loss."""
+    parts = [(None, 1.0)] if chunks is None else chunks
+
+    def evaluate(p, with_grad=True):
+        fn = grad_and_value(loss_fn) if with_grad else loss_fn
+        grads = loss = None
+        for chunk, weight in parts:
+            out = fn(p) if chunk is None else fn(p, chunk)
+            g, v = out if with_grad else (None, out)
+            v = v.detach()  # compared, never differentiated
+            if first_order and g is not None:
+                g = {k: t.detach() for k, t in g.items()}
+            loss = v * weight if loss is None else loss + v * weight
+            if g is not None:
+                g = {k: t * weight for k, t in g.items()}
+                grads = g if grads is None else {k: grads[k] + g[k] for k in g}
+        return grads, loss
+
+    grads, loss = evaluate(params)
+    scale = torch.ones_like(loss)
+    for step in range(n_steps):
+        trial = {k: p - scale * lrs[k] * grads[k] for k, p in params.items()}
+        last = step == n_steps - 1
+        trial_grads, trial_loss = evaluate(trial, with_grad=not last)
+        # not above the loss before the step, and finite (a NaN compares false)
+        ok = trial_loss <= loss
+        params = {k: torch.where(ok, trial[k], params[k]) for k in params}
+        if not last:
+            grads = {k: torch.where(ok, trial_grads[k], grads[k]) for k in grads}
+            loss = torch.where(ok, trial_loss, loss)
+            scale = torch.where(ok, scale, scale / 2)
     return params
 
 
@@ -218,13 +262,16 @@ class ClassifierTasks:
     lock : threading.RLock, default=None
         Held during every functional call: that of the network that holds
         ``features`` (:func:`~sklearn_meta._devices.module_lock`).
+    backtrack : bool, default=False
+        Steps never raise the support loss (:func:`gradient_steps`).
     """
 
-    def __init__(self, features, buffers, *, head, head_only, lock=None):
+    def __init__(self, features, buffers, *, head, head_only, lock=None, backtrack=False):
         self.features = features
         self.buffers = buffers
         self.head = head
         self.head_only = head_only
+        self.backtrack = backtrack
         self._lock = module_lock(features) if lock is None else lock
 
     def embed(self, params, x):
@@ -259,6 +306,7 @@ class ClassifierTasks:
                 lrs,
                 n_steps,
                 first_order=first_order,
+                backtrack=self.backtrack,
             )
             return {**meta, **head}
 
@@ -266,7 +314,9 @@ class ClassifierTasks:
             return F.cross_entropy(self.logits(p, xs), ys)
 
         start = {**meta, HEAD[0]: weight, HEAD[1]: bias}
-        return gradient_steps(loss, start, lrs, n_steps, first_order=first_order)
+        return gradient_steps(
+            loss, start, lrs, n_steps, first_order=first_order, backtrack=self.backtrack
+        )
 
     def query_loss(self, meta, lrs, xs, ys, xq, yq, n_way, n_steps, *, first_order):
         """Query loss and logits of one episode after adapting to its support."""

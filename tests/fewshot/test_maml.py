@@ -25,12 +25,11 @@ from sklearn_meta.model_selection import (
     make_episodic_scorer,
 )
 
-# scikit-learn's checks fit unscaled data (around 100) too: there a step of
-# 0.4 makes the loss grow a thousandfold, and the fit stops and says so. A step
-# that suits those data keeps the checks about the contract.
+# scikit-learn's checks fit unscaled data (around 100) too: the default step
+# (0.01, with backtracking) suits them; a step of 0.4 without backtracking
+# made the loss grow a thousandfold there, and the fit stopped.
 TINY = dict(
     backbone=MLPBackbone(hidden=(16,)),
-    inner_lr=0.01,
     n_way=2,
     n_shot=2,
     n_query=2,
@@ -453,16 +452,22 @@ def test_cuda_fit_chunks_tasks_and_pickles(digits):
 
 def test_divergence_is_an_error_that_names_the_step_sizes(digits, digits_clf):
     X, y = digits
-    wild = clone(digits_clf).set_params(inner_lr=1e30, max_iter=3)
+    # plain MAML: with backtrack (the default) such steps are never taken
+    wild = clone(digits_clf).set_params(inner_lr=1e30, max_iter=3, backtrack=False)
     with pytest.raises(ValueError, match="lower lr or inner_lr|Lower inner_lr"):
         wild.fit(X[y < 5] * 1e3, y[y < 5])
     assert not hasattr(wild, "classes_")  # nothing half-fitted
-    digits_clf.set_params(inner_lr=1e30, n_adapt_steps=3)
+    kept = {k: digits_clf.get_params()[k] for k in ("inner_lr", "n_adapt_steps", "backtrack")}
+    digits_clf.set_params(inner_lr=1e30, n_adapt_steps=3, backtrack=False)
     try:
         with pytest.raises(ValueError, match="diverged.*Lower inner_lr or n_adapt_steps"):
             digits_clf.adapt(X[y >= 5][:10], y[y >= 5][:10])
+        # with backtracking the same steps are refused, and adapting works
+        digits_clf.set_params(backtrack=True)
+        novel = digits_clf.adapt(X[y >= 5][:50], y[y >= 5][:50])
+        assert novel.score(X[y >= 5][50:], y[y >= 5][50:]) > 0.5
     finally:
-        digits_clf.set_params(inner_lr=0.4, n_adapt_steps=None)
+        digits_clf.set_params(**kept)
     assert digits_clf.score(X[y < 5], y[y < 5]) > 0.9  # the parent is untouched
 
 
