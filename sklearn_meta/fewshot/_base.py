@@ -299,6 +299,9 @@ class BaseEpisodicClassifier(EpisodicTraining, BaseTorchClassifier):
         "rotation_classes": ["boolean"],
     }
 
+    #: what a few-shot classifier built on this base without the parameter gets
+    rotation_classes = False
+
     # ---------------------------------------------------------------- fitting
     @fit_guard(partial=False)
     @fit_context(prefer_skip_nested_validation=True)
