@@ -390,6 +390,8 @@ def decode_images(
     >>> decode_images(imgs, "array", size=(4, 4)).shape
     (2, 3, 4, 4)
     """
+    if hasattr(X, "iloc"):  # a Series: by position, whatever its index
+        X = X.to_numpy()
     n = len(X)
     headers = []
     for i, item in enumerate(X):

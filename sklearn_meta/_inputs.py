@@ -473,7 +473,9 @@ class InputMixin:
         if is_dataset(X):
             X = dataset_arrays(X, None)[0]
         if image_sequence_kind(X) is not None:
-            return self._validate_X([X[i] for i in rows], reset=False)
+            X = one_column(X)
+            items = X.iloc[rows] if hasattr(X, "iloc") else [X[i] for i in rows]
+            return self._validate_X(items, reset=False)
         return self._validate_X(X, reset=False)[rows]
 
     def _validate_X_y(self, X, y, *, reset=True):

@@ -66,3 +66,16 @@ def test_plots_draw_image_files(digit_files):
     from_arrays = EpisodeDisplay.from_estimator(clf, images[:6], y[:6], images[6:12], y[6:12])
     np.testing.assert_array_equal(disp.y_pred, from_arrays.y_pred)
     EmbeddingDisplay.from_estimator(clf, paths, y)
+
+
+def test_episodes_index_a_series_of_paths_by_position(digit_files):
+    import pandas as pd
+
+    images, paths, y = digit_files
+    clf = _protonet().fit(images[:120], y[:120])
+    shuffled = pd.Series(paths, index=np.arange(len(paths))[::-1])  # labels != positions
+    expected = evaluate_episodes(clf, images, y, n_way=3, n_shot=1, n_episodes=5,
+                                 random_state=0).scores
+    got = evaluate_episodes(clf, shuffled, y, n_way=3, n_shot=1, n_episodes=5,
+                            random_state=0).scores
+    np.testing.assert_array_equal(got, expected)
