@@ -43,6 +43,7 @@ __all__ = [
     "free_memory",
     "image_sequence_kind",
     "is_dataset",
+    "is_pil_image",
     "one_column",
     "resize_batch",
 ]
@@ -59,7 +60,8 @@ _GREY_MODES = {"1", "L", "LA", "La"}
 _WIDE_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
 
 
-def _is_pil(item):
+def is_pil_image(item):
+    """Whether ``item`` is a PIL image."""
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover - PIL comes with torchvision
@@ -70,7 +72,7 @@ def _is_pil(item):
 def _item_kind(item):
     if isinstance(item, (str, os.PathLike)):
         return "path"
-    if _is_pil(item):
+    if is_pil_image(item):
         return "PIL image"
     if isinstance(item, (np.ndarray, torch.Tensor)) and item.ndim >= 2:
         return "array"

@@ -42,6 +42,7 @@ from ._images import (
     free_memory,
     image_sequence_kind,
     is_dataset,
+    is_pil_image,
     one_column,
     resize_batch,
 )
@@ -238,17 +239,6 @@ def _fitted_channels(backbone):
     return shape[0] if len(shape) == 3 else None
 
 
-def _is_image(X):
-    from ._images import _item_kind
-
-    return _item_kind(X) == "PIL image"
-
-
-def ndim_of(X):
-    """``X.ndim`` where ``X`` has one, else None."""
-    return getattr(X, "ndim", None)
-
-
 def _warn_if_0_255(X):
     """Warn when float images look like 0..255 pixels (floats are taken as given)."""
     if X.dtype.kind != "f" or X.size == 0:
@@ -384,7 +374,7 @@ class InputMixin:
     def _check_X(self, X, *, reset, y=None):
         """validate_data for rows; for N-D images n_features_in_ is C*H*W."""
         self._check_dense(X)
-        if isinstance(X, (str, os.PathLike)) or (ndim_of(X) is None and _is_image(X)):
+        if isinstance(X, (str, os.PathLike)) or is_pil_image(X):
             raise ValueError(
                 f"X is one image ({type(X).__name__}); pass a sequence of samples, "
                 "e.g. [X]."
