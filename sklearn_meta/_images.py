@@ -207,8 +207,13 @@ def _open(path, index, *, load=True):
 def _header(item, kind, index):
     """``(colour, eight_bit, (H, W))`` of one image, its pixels left undecoded."""
     if kind == "array":
-        arr = _as_chw(item, kind, index)
-        return arr.shape[0] == 3, arr.dtype == np.uint8, arr.shape[1:]
+        # the shape and dtype say it: no pixel is copied or converted here
+        arr = item.detach().cpu().numpy() if isinstance(item, torch.Tensor) else np.asarray(item)
+        try:
+            c, h, w = _channels_first(arr, tensor=isinstance(item, torch.Tensor)).shape
+        except ValueError as exc:
+            raise ValueError(f"X[{index}]: {exc}.") from None
+        return c in (3, 4), arr.dtype == np.uint8, (h, w)
     if kind == "path":
         mode, hw = _open(item, index, load=False)
     else:
@@ -279,15 +284,8 @@ def _as_chw(item, kind, index):
 
 
 def _to_channels(arr, channels):
-    if arr.shape[0] == channels:
-        return arr
-    if channels == 3:
-        return np.repeat(arr, 3, axis=0)
-    w = np.asarray(_LUMA, dtype=np.float32)[:, None, None]
-    if arr.dtype == np.uint8:
-        grey = (arr.astype(np.uint32) * w.astype(np.uint32)).sum(0) + 500
-        return (grey // 1000).astype(np.uint8)[None]
-    return (arr * (w / 1000)).sum(0, dtype=np.float32)[None]
+    """One ``(C, H, W)`` image with ``channels`` channels (:func:`convert_channels`)."""
+    return arr if arr.shape[0] == channels else convert_channels(arr[None], channels)[0]
 
 
 def _tensor(arr):
