@@ -231,6 +231,11 @@ def encode_groups(groups, n_samples):
         ) from None
     return codes.astype(np.int64), names
 
+def _images_of(X):
+    """A dataset's images, read as they are indexed (its labels are not wanted); else ``X``."""
+    return dataset_arrays(X, None)[0] if is_dataset(X) else X
+
+
 def _fitted_channels(backbone):
     """The channels of a fitted sklearn_meta estimator given as backbone, else None."""
     if isinstance(backbone, torch.nn.Module) or not hasattr(backbone, "input_shape_"):
@@ -336,10 +341,8 @@ def batch_to(X_t, rows, device):
 
 def host_copy(X_t):
     """A copy of device samples in host memory, kept as they are stored."""
-    if isinstance(X_t, PixelTensor):
-        data = X_t.data if X_t.rows is None else X_t.data[X_t.rows]
-        return PixelTensor(data.detach().to("cpu", copy=True), "cpu")
-    return X_t.detach().to("cpu", copy=True)
+    data = stored(X_t).detach().to("cpu", copy=True)
+    return PixelTensor(data, "cpu") if isinstance(X_t, PixelTensor) else data
 
 
 def stored(X_t):
@@ -450,8 +453,7 @@ class InputMixin:
 
     def _validate_X(self, X, *, reset):
         """Validate ``X`` (sets or checks ``n_features_in_``) and shape it."""
-        if is_dataset(X):
-            X = dataset_arrays(X, None)[0]
+        X = _images_of(X)
         kind = image_sequence_kind(X)
         if kind is not None:
             X = self._decode(X, kind, reset=reset)
@@ -460,8 +462,7 @@ class InputMixin:
 
     def _validate_rows(self, X, rows):
         """``_validate_X(X)[rows]``, decoding only those rows of a sequence of images."""
-        if is_dataset(X):
-            X = dataset_arrays(X, None)[0]
+        X = _images_of(X)
         if image_sequence_kind(X) is not None:
             X = one_column(X)
             items = X.iloc[rows] if hasattr(X, "iloc") else [X[i] for i in rows]
