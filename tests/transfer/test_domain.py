@@ -366,7 +366,7 @@ def test_label_free_selection_with_the_confusion_methods(method, shift):
     from sklearn_meta.model_selection import DomainShuffleSplit, make_da_scorer
 
     X, y, Xt, yt = shift
-    for kind in ("entropy", "iwv", "dev"):
+    for kind in ("entropy", "iwv", "dev", "reverse"):
         search = GridSearchCV(
             small(method, max_epochs=1), {"trade_off": [0.1, 1.0]},
             cv=DomainShuffleSplit(n_splits=2, random_state=0), scoring=make_da_scorer(kind),
@@ -477,7 +477,7 @@ def test_pipeline_grid_search_with_each_scorer(shift):
 
     X, y, Xt, yt = shift
     pipe = make_pipeline(FunctionTransformer(lambda z: z * 2.0), small(max_epochs=2))
-    for kind in ("entropy", "iwv", "dev"):
+    for kind in ("entropy", "iwv", "dev", "reverse"):
         search = GridSearchCV(
             pipe, {"domainadaptedclassifier__trade_off": [0.1, 1.0]},
             cv=DomainShuffleSplit(n_splits=2, random_state=0), scoring=make_da_scorer(kind),
@@ -500,7 +500,7 @@ def test_cross_val_score_with_metadata_routing(shift):
     assert scores.shape == (2,) and np.all(scores <= 0)
 
 
-@pytest.mark.parametrize("kind", ["entropy", "iwv", "dev"])
+@pytest.mark.parametrize("kind", ["entropy", "iwv", "dev", "reverse"])
 def test_label_free_scorers_never_read_target_labels(kind, fitted, shift):
     from sklearn_meta.model_selection import make_da_scorer
 
@@ -535,6 +535,60 @@ def test_label_free_scorers_on_a_plain_scikit_learn_model(shift):
     svc = LinearSVC().fit(X[y != -1], y[y != -1])
     with pytest.raises(TypeError, match="LinearSVC has no predict_proba"):
         make_da_scorer("entropy")(svc, X, y)
+    assert 0 <= make_da_scorer("reverse")(svc, X, y) <= 1  # predict is all it reads
+
+
+def test_reverse_scorer_is_the_hand_computed_reverse_accuracy(fitted, shift):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from sklearn_meta.model_selection import make_da_scorer
+
+    X, y, _, _ = shift
+    src, tgt = y != -1, y == -1
+    # by hand: fit a scaled logistic regression to the model's target labels,
+    # then score it on the labelled source rows
+    pseudo = fitted.predict(X[tgt])
+    scaler = StandardScaler().fit(X[tgt])
+    reverse = LogisticRegression(max_iter=1000, random_state=0)
+    reverse.fit(scaler.transform(X[tgt]).astype(np.float64), pseudo.astype(str))
+    expected = np.mean(reverse.predict(scaler.transform(X[src])) == y[src].astype(str))
+    got = make_da_scorer("reverse", random_state=0)(fitted, X, y)
+    assert got == pytest.approx(expected, abs=1e-12)
+    assert 0.2 < got <= 1.0
+
+
+def test_reverse_scorer_of_a_model_that_says_one_class(shift):
+    from sklearn.dummy import DummyClassifier
+
+    from sklearn_meta.model_selection import make_da_scorer
+
+    X, y, _, _ = shift
+    src = y != -1
+    const = DummyClassifier(strategy="most_frequent").fit(X[src], y[src])
+    share = np.mean(y[src] == const.predict(X[:1])[0])  # what "one class everywhere" gets right
+    assert make_da_scorer("reverse")(const, X, y) == pytest.approx(share)
+
+
+def test_input_space_scorers_refuse_paths_clearly(fitted, shift):
+    from sklearn_meta.model_selection import make_da_scorer
+
+    _, y, _, _ = shift
+    paths = np.array([f"img{i}.png" for i in range(len(y))], dtype=object)
+
+    class Paths:  # a model that takes paths: the scorer must say what it cannot do
+        classes_ = fitted.classes_
+
+        def predict(self, X):
+            return np.resize(self.classes_, len(X))
+
+        def predict_proba(self, X):
+            return np.full((len(X), len(self.classes_)), 1 / len(self.classes_))
+
+    for kind in ("iwv", "reverse"):
+        with pytest.raises(TypeError, match=rf"make_da_scorer\('{kind}'\).*not a numeric"
+                                            r".*'dev'"):
+            make_da_scorer(kind)(Paths(), paths, y)
 
 
 def test_domain_shuffle_split_keeps_both_domains_on_both_sides(shift):
