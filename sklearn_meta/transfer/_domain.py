@@ -31,10 +31,6 @@ _SOURCE, _TARGET = 1, -2
 _METHODS = ("dann", "cdan", "cdan+e", "mmd", "coral", "mdd", "mcc", "bnm", "shot")
 
 
-#: max_epochs="auto": at least this many minibatch updates, and this many epochs
-_AUTO_MIN_UPDATES = 1000
-_AUTO_MIN_EPOCHS = 20
-
 class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClassifier):
     """A classifier whose features do not tell the source from the target domain.
 
@@ -523,23 +519,6 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
         self._resolve_max_epochs(int((~is_target).sum()))
         self._fit_epochs(X, codes, is_target, self._epoch_goal, validate=validate)
         return self
-
-    def _after_unpickle(self):
-        super()._after_unpickle()
-        if "max_epochs_" not in vars(self):  # pickled before max_epochs="auto": an int
-            self.max_epochs_ = int(self.max_epochs)
-
-    def _resolve_max_epochs(self, n_rows):
-        """``max_epochs_``: ``max_epochs``, or for "auto" enough epochs for 1,000 updates."""
-        if self.max_epochs != "auto":
-            self.max_epochs_ = int(self.max_epochs)
-            return
-        n_batches = len(batch_bounds(max(1, n_rows), int(self.batch_size)))
-        self.max_epochs_ = max(_AUTO_MIN_EPOCHS, -(-_AUTO_MIN_UPDATES // n_batches))
-
-    def _epoch_goal(self):
-        """The epochs a fit aims for: ``max_epochs`` read live, or what "auto" resolved to."""
-        return self.max_epochs_ if self.max_epochs == "auto" else int(self.max_epochs)
 
     @fit_guard(partial=True)
     @fit_context(prefer_skip_nested_validation=True)

@@ -63,8 +63,16 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
         pulling the backbone toward its starting weights ``w0`` (Li et al. 2018).
     weight_decay : float, default=0.0
         L2 penalty on the head (beta in L2-SP).
-    max_epochs : int, default=10
-        Epochs run by ``fit``; ``partial_fit`` runs one.
+    max_epochs : int or "auto", default="auto"
+        Epochs run by ``fit``; an epoch is one pass over the training rows.
+        ``"auto"``: enough epochs for at least 400 minibatch updates, and at
+        least 10 (``max_epochs_`` says how many): 100 rows get 200 epochs,
+        10,000 rows the 10 they always had. Measured on held-out rows
+        (``benchmarks/finetune_training_length.py``): 100 rows of the digits
+        score 67.4 % after 10 epochs (20 updates) and 89.9 % after 200; 1,258
+        rows 96.4 % after 200 updates and 97.3 % after 400; sets that settle
+        sooner (DeCAF, COIL-20, MNIST images) lose nothing. ``partial_fit``
+        runs one.
     batch_size : int, default=64
         Minibatch size.
     lr : float, default=1e-3
@@ -186,6 +194,8 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
         ``stored_features`` (whether the epoch trained the head on features
         computed once), ``dur``, and with early stopping ``valid_loss`` and
         ``valid_acc``.
+    max_epochs_ : int
+        The epochs ``fit`` aimed for (``max_epochs``, resolved).
     n_iter_ : int
         Epochs run so far.
 
@@ -247,6 +257,10 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
 
     _build_param_names = ("backbone", "optimizer", "backbone_lr", "weight_decay")
 
+    #: max_epochs="auto" (see max_epochs): at least 400 updates and 10 epochs
+    _auto_min_updates = 400
+    _auto_min_epochs = 10
+
     _parameter_constraints: dict = {
         **BaseTorchClassifier._parameter_constraints,
         "backbone": [str, HasMethods(["build"]), nn.Module, HasMethods(["get_feature_extractor"])],
@@ -256,7 +270,7 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
         "backbone_lr": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
         "l2sp": [Interval(Real, 0, None, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "optimizer": [StrOptions({"adam", "adamw", "sgd"})],
     }
 
@@ -271,7 +285,7 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
         backbone_lr="auto",
         l2sp=0.0,
         weight_decay=0.0,
-        max_epochs=10,
+        max_epochs="auto",
         batch_size=64,
         lr=1e-3,
         optimizer="adam",
@@ -349,7 +363,8 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
             train, valid = self._holdout(codes)
             validate = (X[valid], codes[valid])
             X, codes = X[train], codes[train]
-        self._fit_epochs(X, codes, lambda: self.max_epochs, valid=validate)
+        self._resolve_max_epochs(len(codes))
+        self._fit_epochs(X, codes, self._epoch_goal, valid=validate)
         return self
 
     @fit_guard(partial=True)
@@ -378,6 +393,8 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
         first = not self.__sklearn_is_fitted__()
         X, codes = self._validate_partial(X, y, classes, first=first)
         self._begin_partial_fit(first, X.shape[1:])
+        if first:
+            self._resolve_max_epochs(len(codes))
         self._fit_epochs(X, codes, lambda: self.n_iter_ + 1)
         return self
 

@@ -70,6 +70,9 @@ class MinibatchEstimator:
 
     #: how else a user can train a batch-norm backbone with batch_size=1
     _batch_size_one_fix = ""
+    #: max_epochs="auto": at least this many minibatch updates, and this many epochs
+    _auto_min_updates = 1000
+    _auto_min_epochs = 20
 
     def _accept_module(self, module, pretrained):
         # backbone_lr="auto" follows it when the optimiser is made
@@ -155,6 +158,23 @@ class MinibatchEstimator:
         X_t, y_t = self._device_data(X_val, codes_val, stream=True)
         chunk = max(256, 4 * int(self.batch_size))
         return functools.partial(validation_pass, self.module_, X_t, y_t, self.device_, chunk)
+
+    def _resolve_max_epochs(self, n_rows):
+        """``max_epochs_``: ``max_epochs``, or for "auto" enough epochs for the minimum updates."""
+        if self.max_epochs != "auto":
+            self.max_epochs_ = int(self.max_epochs)
+            return
+        n_batches = len(batch_bounds(max(1, n_rows), int(self.batch_size)))
+        self.max_epochs_ = max(self._auto_min_epochs, -(-self._auto_min_updates // n_batches))
+
+    def _epoch_goal(self):
+        """The epochs a fit aims for: ``max_epochs`` read live, or what "auto" resolved to."""
+        return self.max_epochs_ if self.max_epochs == "auto" else int(self.max_epochs)
+
+    def _after_unpickle(self):
+        super()._after_unpickle()
+        if "max_epochs_" not in vars(self) and self.__sklearn_is_fitted__():
+            self.max_epochs_ = int(self.max_epochs)  # pickled before max_epochs="auto"
 
     def _n_iter_from_history(self):
         return sum(1 for row in self.history_ if row.get("epoch_complete", True))

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -1144,3 +1145,21 @@ def test_verbose_progress_and_history(digits, capsys):
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
     assert len(quiet.history_[:, "train_loss"]) == 2
+
+
+def test_max_epochs_auto_gives_small_sets_enough_updates():
+    X, y = load_digits(return_X_y=True)
+    clf = FineTuneClassifier(backbone=MLPBackbone(hidden=(8,)), batch_size=50, **CPU)
+    clf.partial_fit(X[:100], y[:100], classes=np.arange(10))
+    assert clf.max_epochs_ == 200  # 2 minibatches an epoch: 400 updates
+    big = FineTuneClassifier(batch_size=1)
+    big._resolve_max_epochs(10_000)
+    assert big.max_epochs_ == 10  # large sets keep their 10 epochs
+    fixed = FineTuneClassifier(max_epochs=3, backbone=MLPBackbone(hidden=(8,)), **CPU)
+    fixed.fit(X[:100], y[:100])
+    assert fixed.max_epochs_ == fixed.n_iter_ == 3
+    auto = FineTuneClassifier(backbone=MLPBackbone(hidden=(8,)), batch_size=50, **CPU)
+    auto.fit(X[:100], y[:100])
+    assert auto.max_epochs_ == auto.n_iter_ == 200
+    again = pickle.loads(pickle.dumps(auto))
+    assert again.max_epochs_ == 200 and again.max_epochs == "auto"
