@@ -61,7 +61,22 @@ PUBLISHED = {
     "M->U": {"source only": 75.2, "dann": 77.1, "cdan": 93.9, "cdan+e": 95.6},
     "U->M": {"source only": 57.1, "dann": 73.0, "cdan": 96.9, "cdan+e": 98.0},
 }
-METHODS = [None, "dann", "cdan", "cdan+e", "mmd", "coral", "mdd"]
+METHODS = [None, "dann", "cdan", "cdan+e", "mmd", "coral", "mdd", "mcc", "bnm"]
+
+
+def parse_spec(spec):
+    """``"mcc:trade_off=3"`` -> ``("mcc", {"trade_off": 3.0})``; None stays None."""
+    if spec is None:
+        return None, {}
+    method, _, rest = spec.partition(":")
+    params = {}
+    for item in filter(None, rest.split(",")):
+        key, _, value = item.partition("=")
+        try:
+            params[key] = float(value)
+        except ValueError:
+            params[key] = value
+    return method, params
 
 
 def load_task(task, seed, data_home, n_mnist, n_usps, n_holdout):
@@ -98,8 +113,9 @@ def ours(method, args, seed, **extra):
     )
 
 
-def run_ours(method, data, args, seed, **extra):
-    clf = ours(method, args, seed, **extra)
+def run_ours(spec, data, args, seed, **extra):
+    method, params = parse_spec(spec)
+    clf = ours(method, args, seed, **{**params, **extra})
     tic = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -137,16 +153,18 @@ class _LogitDomainHead(torch.nn.Module):
         return self.net(grad_reverse(x, 1.0)).squeeze(1)
 
 
-def run_skada(data, args, seed):
+def run_skada(data, args, seed, name="DANN"):
     try:
-        from skada.deep import DANN
+        from skada import deep
     except ImportError:
         return None
     torch.manual_seed(seed)
-    net = DANN(
-        _Net(args.channels), layer_name="features", reg=1.0,
-        domain_classifier=_LogitDomainHead(args.channels),
-        domain_criterion=torch.nn.BCEWithLogitsLoss(),
+    extra = {"T": 2.5} if name == "MCC" else {  # MCC: our (and the paper's) temperature
+        "domain_classifier": _LogitDomainHead(args.channels),
+        "domain_criterion": torch.nn.BCEWithLogitsLoss(),
+    }
+    net = getattr(deep, name)(
+        _Net(args.channels), layer_name="features", reg=1.0, **extra,
         batch_size=args.batch_size, max_epochs=args.epochs, lr=args.lr,
         optimizer=torch.optim.SGD, optimizer__momentum=0.9, optimizer__nesterov=True,
         train_split=None, device=args.device, verbose=0,
@@ -187,12 +205,19 @@ def main():
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--no-skada", action="store_true")
+    p.add_argument("--skada", nargs="+", default=["DANN", "MCC"], choices=["DANN", "MCC"],
+                   help="skada 0.6's deep methods to run beside ours")
+    p.add_argument("--quick", action="store_true",
+                   help="a first look: M->U, seed 0, source only and MCC, 3 epochs")
     p.add_argument("--select", action="store_true")
     p.add_argument("--grid", nargs="+", type=float, default=[0.03, 0.1, 0.3, 1.0, 3.0])
     p.add_argument("--data-home", default=os.environ.get(
         "DATA_HOME", str(ROOT.parent / "shared" / "data")))
     p.add_argument("--out", default=None)
     args = p.parse_args()
+    if args.quick:
+        args.tasks, args.seeds, args.methods, args.epochs = ["M->U"], [0], ["none", "mcc"], 3
+        args.skada, args.select = ["MCC"], False
     if args.threads:
         torch.set_num_threads(args.threads)
     methods = [None if m == "none" else m for m in args.methods]
@@ -209,10 +234,10 @@ def main():
                 r.update(task=task, seed=seed, method=method or "source only", lib="sklearn_meta")
                 results["runs"].append(r)
                 print(json.dumps(r), flush=True)
-            if not args.no_skada:
-                r = run_skada(data, args, seed)
+            for name in [] if args.no_skada else args.skada:
+                r = run_skada(data, args, seed, name)
                 if r is not None:
-                    r.update(task=task, seed=seed, method="dann", lib="skada")
+                    r.update(task=task, seed=seed, method=name.lower(), lib="skada")
                     results["runs"].append(r)
                     print(json.dumps(r), flush=True)
         if args.select:
@@ -239,7 +264,8 @@ def report(results, methods):
     print("| method | " + " | ".join(f"{t} ours | {t} published" for t in tasks)
           + " | s/epoch | ms/step |")
     print("|---|" + "---|---|" * len(tasks) + "---|---|")
-    rows = [(m or "source only", "sklearn_meta") for m in methods] + [("dann", "skada")]
+    rows = [(m or "source only", "sklearn_meta") for m in methods]
+    rows += [(name, "skada") for name in ("dann", "mcc")]
     for name, lib in rows:
         cells, times, steps = [], [], []
         for t in tasks:
@@ -250,7 +276,7 @@ def report(results, methods):
             steps += [r["step_ms"] for r in rs]
         if all(c == "-" for c in cells[::2]):
             continue
-        label = name if lib == "sklearn_meta" else f"{name} (skada 0.6, logit head)"
+        label = name if lib == "sklearn_meta" else f"{name} (skada 0.6)"
         print(f"| {label} | " + " | ".join(cells)
               + f" | {np.mean(times):.2f} | {np.mean(steps):.1f} |")
     sel = results["select"]

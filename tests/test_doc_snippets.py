@@ -71,7 +71,7 @@ SHRINK = {
         (r"GroupKFold\(5\)", "GroupKFold(2)"),
         (r"n_tasks=2000", "n_tasks=200"),
         (r"max_epochs=5\)", "max_epochs=1)"),
-        (r'trade_off=1\.0\)', "trade_off=1.0, max_epochs=1)"),
+        (r"DomainAdaptedClassifier\(\)\.fit", "DomainAdaptedClassifier(max_epochs=1).fit"),
         (r'method="shot"\)\.fit', 'method="shot", max_epochs=2).fit'),
         (r'DomainAdaptedClassifier\(method=(None|"dann")\)',
          r"DomainAdaptedClassifier(method=\1, max_epochs=1)"),

@@ -268,6 +268,7 @@ class SourceFreeMixin:
         n = X.shape[0]
         codes = np.full(n, -1, dtype=np.int64)
         self.n_source_, self.n_target_ = 0, n
+        self.trade_off_ = self._adapt_weight()
         self.adapted_ = True
         X_t, _ = self._device_data(X, codes, stream=True)
         data_dev = X_t.device
@@ -299,7 +300,8 @@ class SourceFreeMixin:
             pseudo = labels["codes"][idx.to(dev)]
             im = information_maximization(logits)
             ce_sum = F.cross_entropy(logits, pseudo, reduction="sum")
-            objective = self.trade_off * im + self.pseudo_label_weight * ce_sum / (stop - start)
+            ce = ce_sum / (stop - start)
+            objective = self._adapt_weight() * im + self.pseudo_label_weight * ce
             opt.zero_grad(set_to_none=True)
             objective.backward()
             opt.step()

@@ -660,3 +660,17 @@ def test_max_epochs_auto_gives_small_sources_enough_updates():
     fixed = DomainAdaptedClassifier(max_epochs=3, backbone=MLPBackbone(hidden=(8,)),
                                     random_state=0, device="cpu").fit(X, y)
     assert fixed.max_epochs_ == fixed.n_iter_ == 3
+
+
+def test_trade_off_auto_is_three_for_mcc_and_one_for_the_others(shift):
+    X, y, _, _ = shift
+    assert DomainAdaptedClassifier().get_params()["method"] == "mcc"
+    auto = small("mcc", max_epochs=2, trade_off="auto").fit(X, y)
+    three = small("mcc", max_epochs=2, trade_off=3.0).fit(X, y)
+    assert auto.trade_off_ == three.trade_off_ == 3.0
+    assert same_state(auto, three)  # "auto" is exactly the weight 3.0 for MCC
+    dann = small("dann", max_epochs=1, trade_off="auto").fit(X, y)
+    assert dann.trade_off_ == 1.0
+    assert same_state(dann, small("dann", max_epochs=1, trade_off=1.0).fit(X, y))
+    with pytest.raises(ValueError, match="trade_off"):
+        small("mcc", trade_off="high").fit(X, y)
