@@ -47,6 +47,7 @@ from ._devices import (
 )
 from ._inputs import InputMixin
 from ._persistence import PersistenceMixin
+from ._precision import PRECISIONS, PrecisionMixin
 from ._preprocess import resolve_preprocess
 from ._sklearn import Interval, StrOptions
 from ._training import (
@@ -82,7 +83,12 @@ def _keep_param(value):
 
 
 class BaseTorchEstimator(
-    InputMixin, PersistenceMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+    InputMixin,
+    PersistenceMixin,
+    PrecisionMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    BaseEstimator,
 ):
     """Common ground of the torch-backed estimators (not for direct use).
 
@@ -126,6 +132,7 @@ class BaseTorchEstimator(
         "tol": [Interval(Real, 0, None, closed="left")],
         "callbacks": [list, None],
         "device": [StrOptions({"auto", "cpu", "cuda"}), str, torch.device],
+        "precision": [StrOptions(set(PRECISIONS))],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -165,6 +172,7 @@ class BaseTorchEstimator(
     def _initialize(self, input_shape):
         """Build what every fit starts from: device, seed, network, optimiser, history."""
         self.device_ = resolve_device(self.device)
+        self._start_precision()
         self._start_augment(input_shape)
         self._seed = derive_seed(self.random_state)
         self._preprocessing = self._input_preprocessing(reset=True)
@@ -228,6 +236,7 @@ class BaseTorchEstimator(
         if first:
             self._initialize(input_shape)
         else:
+            self._start_precision()
             self._start_augment(self.input_shape_)
             self._own_module()
             self._sync_lr()

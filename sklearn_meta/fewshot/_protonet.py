@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._episodes import class_means, episode_logits, prototype_logits
+from .._precision import at_precision
 from .._sklearn import HasMethods, Interval, StrOptions
 from ..backbones import build_backbone
 from ._base import BaseEpisodicClassifier
@@ -152,6 +153,16 @@ class ProtoNetClassifier(BaseEpisodicClassifier):
         of the memory free where it would live, else ``"device"``. The results
         are the same either way; ``storage_`` records the choice. Arrays you
         pass stay where they are.
+    precision : {"float32", "bf16", "fp16"}, default="float32"
+        Numeric precision of the network's forward passes, in training and
+        in ``predict``, ``transform``, ``adapt`` and scoring. ``"bf16"``: bfloat16
+        autocast on the CPU or CUDA; the weights, their gradients and the
+        optimiser stay float32, and losses, softmax, reductions and the prototype distances are
+        computed in float32. It pays for convolutional networks on GPUs and
+        on CPUs that run bfloat16 in hardware (AMX, AVX-512 BF16), and not
+        for small networks on rows. COST_PROTONET ``"fp16"``: float16 autocast
+        with a gradient scaler, for GPUs without bfloat16 (CUDA only: a
+        ``ValueError`` on the CPU). See benchmarks/README.md, "Precision".
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where to train; ``"auto"`` picks CUDA when present.
     random_state : int, RandomState instance or None, default=None
@@ -293,6 +304,7 @@ class ProtoNetClassifier(BaseEpisodicClassifier):
         augment=None,
         rotation_classes=False,
         storage="auto",
+        precision="float32",
         device="auto",
         random_state=None,
         verbose=0,
@@ -319,6 +331,7 @@ class ProtoNetClassifier(BaseEpisodicClassifier):
         self.augment = augment
         self.storage = storage
         self.rotation_classes = rotation_classes
+        self.precision = precision
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -343,6 +356,7 @@ class ProtoNetClassifier(BaseEpisodicClassifier):
         return F.cross_entropy(logits.reshape(-1, n_way), q_y.reshape(-1)), logits
 
     # ------------------------------------------------------------- prototypes
+    @at_precision
     def _embed_tensor(self, X_t):
         """Embed a device tensor in eval mode, in fixed-size chunks."""
         self.module_.eval()

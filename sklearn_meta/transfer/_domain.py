@@ -180,6 +180,16 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
         of the memory free where it would live, else ``"device"``. The results
         are the same either way; ``storage_`` records the choice. Arrays you
         pass stay where they are.
+    precision : {"float32", "bf16", "fp16"}, default="float32"
+        Numeric precision of the network's forward passes, in training and
+        in ``predict``, ``transform`` and scoring. ``"bf16"``: bfloat16
+        autocast on the CPU or CUDA; the weights, their gradients and the
+        optimiser stay float32, and losses, softmax, reductions and the adaptation losses are
+        computed in float32. It pays for convolutional networks on GPUs and
+        on CPUs that run bfloat16 in hardware (AMX, AVX-512 BF16), and not
+        for small networks on rows. COST_DA ``"fp16"``: float16 autocast
+        with a gradient scaler, for GPUs without bfloat16 (CUDA only: a
+        ``ValueError`` on the CPU). See benchmarks/README.md, "Precision".
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where to train; ``"auto"`` picks CUDA when present.
     random_state : int, RandomState instance or None, default=None
@@ -399,6 +409,7 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
         preprocess="auto",
         augment=None,
         storage="auto",
+        precision="float32",
         device="auto",
         random_state=None,
         verbose=0,
@@ -427,6 +438,7 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
         self.preprocess = preprocess
         self.augment = augment
         self.storage = storage
+        self.precision = precision
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -702,8 +714,8 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
             else:
                 objective = loss
             opt.zero_grad(set_to_none=True)
-            objective.backward()
-            opt.step()
+            self._backward(objective)
+            self._step(opt)
             correct = ((logits.detach().argmax(1) == yb) & labelled).sum()
             return ce_sum.detach(), correct, n_lab
 

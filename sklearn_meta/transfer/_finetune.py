@@ -134,6 +134,16 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
         of the memory free where it would live, else ``"device"``. The results
         are the same either way; ``storage_`` records the choice. Arrays you
         pass stay where they are.
+    precision : {"float32", "bf16", "fp16"}, default="float32"
+        Numeric precision of the network's forward passes, in training and
+        in ``predict``, ``transform`` and scoring. ``"bf16"``: bfloat16
+        autocast on the CPU or CUDA; the weights, their gradients and the
+        optimiser stay float32, and losses, softmax, reductions are
+        computed in float32. It pays for convolutional networks on GPUs and
+        on CPUs that run bfloat16 in hardware (AMX, AVX-512 BF16), and not
+        for small networks on rows. COST_FT ``"fp16"``: float16 autocast
+        with a gradient scaler, for GPUs without bfloat16 (CUDA only: a
+        ``ValueError`` on the CPU). See benchmarks/README.md, "Precision".
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where to train; ``"auto"`` picks CUDA when present.
     random_state : int, RandomState instance or None, default=None
@@ -285,6 +295,7 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
         preprocess="auto",
         augment=None,
         storage="auto",
+        precision="float32",
         device="auto",
         random_state=None,
         verbose=0,
@@ -310,6 +321,7 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
         self.preprocess = preprocess
         self.augment = augment
         self.storage = storage
+        self.precision = precision
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -498,8 +510,8 @@ class FineTuneClassifier(MinibatchEstimator, BaseTorchClassifier):
                 loss = F.cross_entropy(logits, yb)
                 objective = loss + self._penalty() if self._w0 is not None else loss
             opt.zero_grad(set_to_none=True)
-            objective.backward()
-            opt.step()
+            self._backward(objective)
+            self._step(opt)
             correct = (logits.detach().argmax(1) == yb).sum()
             return loss.detach() * (stop - start), correct, stop - start
 
