@@ -154,15 +154,20 @@ class ProtoNetClassifier(BaseEpisodicClassifier):
         are the same either way; ``storage_`` records the choice. Arrays you
         pass stay where they are.
     precision : {"float32", "bf16", "fp16"}, default="float32"
-        Numeric precision of the network's forward passes, in training and
-        in ``predict``, ``transform``, ``adapt`` and scoring. ``"bf16"``: bfloat16
-        autocast on the CPU or CUDA; the weights, their gradients and the
-        optimiser stay float32, and losses, softmax, reductions and the prototype distances are
-        computed in float32. It pays for convolutional networks on GPUs and
-        on CPUs that run bfloat16 in hardware (AMX, AVX-512 BF16), and not
-        for small networks on rows. COST_PROTONET ``"fp16"``: float16 autocast
-        with a gradient scaler, for GPUs without bfloat16 (CUDA only: a
-        ``ValueError`` on the CPU). See benchmarks/README.md, "Precision".
+        Numeric precision of the network's forward passes, in training and in
+        ``predict``, ``transform``, ``adapt`` and scoring. ``"bf16"``:
+        bfloat16 autocast on the CPU or CUDA; the weights, their gradients and
+        the optimiser stay float32, and losses, softmax, reductions and the
+        prototype distances are computed in float32. It pays for convolutional
+        networks on GPUs and on CPUs that run bfloat16 in hardware (AMX,
+        AVX-512 BF16), and not for small networks on rows. On Omniglot (a CPU
+        with AMX, one thread) a Conv4 meta-update took 0.44x (60-way) and
+        0.59x (5-way) of its float32 time, in the channels-last layout the CPU
+        uses, and 500 meta-updates gave the same test accuracy within the 95 %
+        CI (5-way 1-shot 94.1 % against 94.2 %, 20-way 84.5 % against 83.9 %).
+        ``"fp16"``: float16 autocast with a gradient scaler, for GPUs without
+        bfloat16 (CUDA only: a ``ValueError`` on the CPU). See
+        benchmarks/README.md, "Precision".
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where to train; ``"auto"`` picks CUDA when present.
     random_state : int, RandomState instance or None, default=None

@@ -181,14 +181,14 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
         are the same either way; ``storage_`` records the choice. Arrays you
         pass stay where they are.
     precision : {"float32", "bf16", "fp16"}, default="float32"
-        Numeric precision of the network's forward passes, in training and
-        in ``predict``, ``transform`` and scoring. ``"bf16"``: bfloat16
-        autocast on the CPU or CUDA; the weights, their gradients and the
-        optimiser stay float32, and losses, softmax, reductions and the adaptation losses are
-        computed in float32. It pays for convolutional networks on GPUs and
-        on CPUs that run bfloat16 in hardware (AMX, AVX-512 BF16), and not
-        for small networks on rows. COST_DA ``"fp16"``: float16 autocast
-        with a gradient scaler, for GPUs without bfloat16 (CUDA only: a
+        Numeric precision of the network's forward passes, in training and in
+        ``predict``, ``transform`` and scoring. ``"bf16"``: bfloat16 autocast
+        on the CPU or CUDA; the weights, their gradients and the optimiser
+        stay float32, and losses, softmax, reductions and the adaptation
+        losses are computed in float32. It pays for convolutional networks on
+        GPUs and on CPUs that run bfloat16 in hardware (AMX, AVX-512 BF16),
+        and not for small networks on rows. ``"fp16"``: float16 autocast with
+        a gradient scaler, for GPUs without bfloat16 (CUDA only: a
         ``ValueError`` on the CPU). See benchmarks/README.md, "Precision".
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where to train; ``"auto"`` picks CUDA when present.
