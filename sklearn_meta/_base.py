@@ -41,6 +41,7 @@ from ._augment import make_augmenter
 from ._devices import (
     derive_seed,
     draws_global_rng,
+    make_optimizer,
     module_lock,
     resolve_device,
     torch_rng,
@@ -242,10 +243,15 @@ class BaseTorchEstimator(
             self._sync_lr()
 
     def _make_optimizer(self):
-        """The optimiser of ``module_``: Adam at ``lr``, or None when nothing trains."""
+        """The optimiser of ``module_``: Adam at ``lr``, or None when nothing trains.
+
+        Fused kernels on CUDA, multi-tensor ones on the CPU (``make_optimizer``).
+        """
         params = list(self.module_.parameters())
         # a parameter-free network (backbone="identity") has nothing to train
-        return torch.optim.Adam(params, lr=self.lr) if params else None
+        if not params:
+            return None
+        return make_optimizer(torch.optim.Adam, params, self.device_, lr=self.lr)
 
     def _remember_build(self):
         """Keep what decides the network and optimiser (see _build_param_names)."""

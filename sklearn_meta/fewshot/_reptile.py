@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .._devices import make_optimizer
 from ._gradient import BaseGradientClassifier
 from ._inner import map_tasks, task_slices
 
@@ -292,7 +293,7 @@ class ReptileClassifier(BaseGradientClassifier):
         self.verbose = verbose
 
     def _make_optimizer(self):
-        return torch.optim.SGD(self.module_.parameters(), lr=self.lr)
+        return make_optimizer(torch.optim.SGD, self.module_.parameters(), self.device_, lr=self.lr)
 
     def _meta_update(self, X_t, s_idx, s_y, q_idx, q_y, n_way):
         """Reptile's outer step: the gradient is ``theta - mean(trained weights)``."""

@@ -57,3 +57,26 @@ def test_fp16_on_the_cpu_is_refused_at_fit_naming_bf16(case):
 def test_unknown_precision_is_refused(case):
     with pytest.raises(InvalidParameterError, match="precision"):
         case.fit(case.make(precision="float16"))
+
+
+@pytest.mark.parametrize("precision", ["float32", "bf16"])
+def test_tensors_made_at_inference_never_reach_training(case, precision):
+    # predict, transform and adapt run under torch.inference_mode (the MAML
+    # family builds its head with gradients enabled there): whatever they
+    # cache must not be an inference tensor that a later partial_fit trains on
+    est = case.fit(case.make(max_iter=10, max_epochs=1, precision=precision))
+    case.out(est)
+    est.transform(case.X[:5])
+    if case.few_shot:
+        X_base, y_base, kw, X_new, y_new = case.base_novel()
+        adapted = est.adapt(X_new, y_new)
+        case.out(adapted)
+        for value in vars(adapted).values():
+            if isinstance(value, torch.Tensor):
+                assert not value.is_inference()
+    case.partial_fit(est)
+    for p in est.module_.parameters():
+        assert not p.is_inference()
+    assert np.isfinite(case.out(est)).all()
+    for group in est.optimizer_.param_groups:
+        assert group.get("foreach") is True  # the CPU's multi-tensor kernels
