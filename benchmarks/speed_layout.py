@@ -22,6 +22,9 @@ Protocol
   over ``--rounds`` rounds (>= 5) of the per-update time, and the speed-up
   against float32 in the contiguous layout.
 * One torch thread (``torch.set_num_threads(1)``), one measuring process.
+* ``--compile`` adds a third layout, "compiled": channels-last with
+  ``compile=True`` (the feature extractor compiled in place by
+  ``torch.compile``; the compile time of the first fit is printed).
 
 ``--accuracy ITERS`` measures what bf16 costs instead: ProtoNet fitted for
 ITERS meta-updates on 20-way 1-shot 5-query episodes of the whole background
@@ -33,6 +36,7 @@ characters never seen), 5-way and 20-way 1-shot, 15 queries, 600 episodes
 Usage (from the repository root)::
 
     OMP_NUM_THREADS=1 python benchmarks/speed_layout.py --rounds 5
+    OMP_NUM_THREADS=1 python benchmarks/speed_layout.py --rounds 5 --compile
     OMP_NUM_THREADS=1 python benchmarks/speed_layout.py --accuracy 500
 """
 
@@ -65,10 +69,16 @@ def load(n_classes):
 
 
 def build(X, y, way, precision, layout):
+    """The estimator of a config; ``layout`` "compiled" is channels-last with compile=True."""
     clf = ProtoNetClassifier(backbone="conv4", n_way=way, n_shot=1, n_query=5, max_iter=1,
-                             precision=precision, device="cpu", random_state=0)
-    clf._channels_last_ok = layout == "channels_last"
+                             precision=precision, compile=layout == "compiled", device="cpu",
+                             random_state=0)
+    clf._channels_last_ok = layout != "contiguous"
+    tic = time.perf_counter()
     clf.fit(X, y)
+    if layout == "compiled":
+        print(f"{way}-way {precision}: first fit (compiling) {time.perf_counter() - tic:.1f} s",
+              flush=True)
     X_t = torch.from_numpy(X)
     sampler = EpisodeSampler(torch.from_numpy(y), n_way=way, n_shot=1, n_query=5,
                              device=torch.device("cpu"))
@@ -118,6 +128,8 @@ def main():
     parser.add_argument("--steps-5way", type=int, default=15)
     parser.add_argument("--classes", type=int, default=200)
     parser.add_argument("--out", default="bench_results/speed_layout.json")
+    parser.add_argument("--compile", action="store_true",
+                        help="add channels-last configs with compile=True")
     parser.add_argument("--accuracy", type=int, default=0, metavar="ITERS",
                         help="measure bf16's accuracy cost with fits of ITERS meta-updates")
     args = parser.parse_args()
@@ -126,8 +138,8 @@ def main():
         accuracy(args)
         return
     X, y = load(args.classes)
-    configs = [(way, p, lay) for way in (60, 5) for p in ("float32", "bf16")
-               for lay in ("contiguous", "channels_last")]
+    layouts = ("contiguous", "channels_last") + (("compiled",) if args.compile else ())
+    configs = [(way, p, lay) for way in (60, 5) for p in ("float32", "bf16") for lay in layouts]
     states = {c: build(X, y, *c) for c in configs}
     times = {c: [] for c in configs}
     for r in range(args.rounds):

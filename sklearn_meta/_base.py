@@ -134,6 +134,7 @@ class BaseTorchEstimator(
         "callbacks": [list, None],
         "device": [StrOptions({"auto", "cpu", "cuda"}), str, torch.device],
         "precision": [StrOptions(set(PRECISIONS))],
+        "compile": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -144,6 +145,7 @@ class BaseTorchEstimator(
     preprocess = "auto"
     augment = None
     storage = "auto"
+    compile = False
 
     #: attributes holding torch modules or optimisers: pickled as state dicts
     _torch_attributes = ("module_", "optimizer_")
@@ -266,10 +268,17 @@ class BaseTorchEstimator(
         (60-way episodes) and 1.49x (5-way) faster than the default layout in
         float32, and 1.76x and 1.76x under ``precision="bf16"`` (torch 2.14,
         one thread; benchmarks/README.md, "Precision and memory layout").
+        With ``compile=True`` its ``features`` are compiled in place.
         """
         module = module.to(self.device_)
         if self.device_.type == "cpu" and len(self.input_shape_) == 3 and self._channels_last_ok:
             module = module.to(memory_format=torch.channels_last)
+        features = getattr(module, "features", None)
+        if self.compile and features is not None:
+            # in place (nn.Module.compile): the state dict keeps its keys, with
+            # no "_orig_mod." prefix, and deep copies (adapt, feature
+            # extractors) run eagerly
+            features.compile()
         return module
 
     # ------------------------------------------------------------ augmentation

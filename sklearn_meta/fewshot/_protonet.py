@@ -168,6 +168,14 @@ class ProtoNetClassifier(BaseEpisodicClassifier):
         ``"fp16"``: float16 autocast with a gradient scaler, for GPUs without
         bfloat16 (CUDA only: a ``ValueError`` on the CPU). See
         benchmarks/README.md, "Precision".
+    compile : bool, default=False
+        Compile the network's feature extractor with :func:`torch.compile`
+        (in place: saved weights keep their names). The first fit then
+        waits for the compiler (6-8 s for a Conv4 on a CPU), and on the CPU
+        it did not pay: a Conv4 ProtoNet meta-update took 1.06-1.44x its
+        eager channels-last time (benchmarks/README.md, "Precision and
+        memory layout"). On a GPU, where it can remove the per-step overhead
+        of small networks, measure first.
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where to train; ``"auto"`` picks CUDA when present.
     random_state : int, RandomState instance or None, default=None
@@ -310,6 +318,7 @@ class ProtoNetClassifier(BaseEpisodicClassifier):
         rotation_classes=False,
         storage="auto",
         precision="float32",
+        compile=False,
         device="auto",
         random_state=None,
         verbose=0,
@@ -337,6 +346,7 @@ class ProtoNetClassifier(BaseEpisodicClassifier):
         self.storage = storage
         self.rotation_classes = rotation_classes
         self.precision = precision
+        self.compile = compile
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

@@ -190,6 +190,14 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
         and not for small networks on rows. ``"fp16"``: float16 autocast with
         a gradient scaler, for GPUs without bfloat16 (CUDA only: a
         ``ValueError`` on the CPU). See benchmarks/README.md, "Precision".
+    compile : bool, default=False
+        Compile the network's feature extractor with :func:`torch.compile`
+        (in place: saved weights keep their names). The first fit then
+        waits for the compiler (6-8 s for a Conv4 on a CPU), and on the CPU
+        it did not pay: a Conv4 ProtoNet meta-update took 1.06-1.44x its
+        eager channels-last time (benchmarks/README.md, "Precision and
+        memory layout"). On a GPU, where it can remove the per-step overhead
+        of small networks, measure first.
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where to train; ``"auto"`` picks CUDA when present.
     random_state : int, RandomState instance or None, default=None
@@ -410,6 +418,7 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
         augment=None,
         storage="auto",
         precision="float32",
+        compile=False,
         device="auto",
         random_state=None,
         verbose=0,
@@ -439,6 +448,7 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
         self.augment = augment
         self.storage = storage
         self.precision = precision
+        self.compile = compile
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
