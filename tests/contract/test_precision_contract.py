@@ -68,7 +68,7 @@ def test_tensors_made_at_inference_never_reach_training(case, precision):
     case.out(est)
     est.transform(case.X[:5])
     if case.few_shot:
-        X_base, y_base, kw, X_new, y_new = case.base_novel()
+        *_, X_new, y_new = case.base_novel()
         adapted = est.adapt(X_new, y_new)
         case.out(adapted)
         for value in vars(adapted).values():
@@ -80,3 +80,16 @@ def test_tensors_made_at_inference_never_reach_training(case, precision):
     assert np.isfinite(case.out(est)).all()
     for group in est.optimizer_.param_groups:
         assert group.get("foreach") is True  # the CPU's multi-tensor kernels
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_on_cuda_trains_with_fused_optimisers(case, precision):
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        pytest.skip("this GPU has no bfloat16")
+    est = case.fit(case.make(max_iter=20, max_epochs=2, precision=precision, device="cuda"))
+    assert np.isfinite(case.out(est)).all()
+    assert all(p.dtype == torch.float32 for p in est.module_.parameters())
+    assert all(group.get("fused") for group in est.optimizer_.param_groups)
+    again = pickle.loads(pickle.dumps(est))
+    assert_array_equal(case.out(again), case.out(est))
