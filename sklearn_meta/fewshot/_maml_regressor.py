@@ -180,9 +180,10 @@ class MAMLRegressor(InnerLoopEstimator, EpisodicTraining, BaseTorchRegressor):
         ``predict``, ``transform``, ``adapt`` and scoring. ``"bf16"``:
         bfloat16 autocast on the CPU or CUDA; the weights, their gradients and
         the optimiser stay float32, and losses, softmax, reductions and the
-        inner-loop losses are computed in float32. It pays for convolutional
-        networks on GPUs and on CPUs that run bfloat16 in hardware (AMX,
-        AVX-512 BF16), and not for small networks on rows. ``"fp16"``: float16
+        inner-loop losses are computed in float32. It is for GPUs, where it
+        has not been measured yet. On sinusoid tasks (an MLP) it gains nothing
+        on the CPU (1.7 s against 1.2 s for 300 meta-updates), and the 5-shot
+        mean squared error was 2.770 against 2.769. ``"fp16"``: float16
         autocast with a gradient scaler, for GPUs without bfloat16 (CUDA only:
         a ``ValueError`` on the CPU). See benchmarks/README.md, "Precision".
     device : {"auto", "cpu", "cuda"}, default="auto"
