@@ -22,6 +22,11 @@
 #   8. benchmarks/images_finetune_files.py --device cuda: fine-tuning from
 #      JPEG files against an ImageFolder + DataLoader + hand loop (step
 #      "images", IMG_TIMEOUT).
+#   9. benchmarks/speed.py --device cuda: each estimator against its peer
+#      (easyfsl, a hand loop and skorch, skada) in float32 and bf16,
+#      alternating rounds (step "speed", SPEED_TIMEOUT; only when named in
+#      ONLY, as its own call: ONLY=speed). easyfsl and skada come from .whl/
+#      or PYTHONPATH.
 # A short summary table is printed at the end. Every step runs even when an
 # earlier one fails; the exit status is non-zero if any step failed.
 #
@@ -52,10 +57,11 @@
 # Environment knobs (defaults): PYTHON (python3), DATA_HOME (.bench_data),
 # BENCH_ITERS (2000), BENCH_EPISODES (600), TEST_TIMEOUT (200),
 # BENCH_TIMEOUT (100), FT_TIMEOUT (40), DEF_TIMEOUT (80), DA_TIMEOUT (100),
-# MAML_ITERS (1500), MAML_TIMEOUT (150), SCALE_TIMEOUT (60), IMG_TIMEOUT (90);
+# MAML_ITERS (1500), MAML_TIMEOUT (150), SCALE_TIMEOUT (60), IMG_TIMEOUT (90),
+# SPEED_TIMEOUT (300);
 # the default timeouts add up to about 10 minutes. ONLY="tests maml" runs just the steps
-# named (tests, fewshot, finetune, defaults, domain, maml, images, scale), to split the
-# check over two calls; "scale" (Dask, 1/2/4 workers) runs only when named.
+# named (tests, fewshot, finetune, defaults, domain, maml, images, scale, speed), to split
+# the check over two calls; "scale" (Dask, 1/2/4 workers) and "speed" run only when named.
 set -euo pipefail
 export PYTHONUNBUFFERED=1
 
@@ -74,6 +80,7 @@ MAML_ITERS=${MAML_ITERS:-1500}
 MAML_TIMEOUT=${MAML_TIMEOUT:-150}
 SCALE_TIMEOUT=${SCALE_TIMEOUT:-60}
 IMG_TIMEOUT=${IMG_TIMEOUT:-90}
+SPEED_TIMEOUT=${SPEED_TIMEOUT:-300}
 ONLY=${ONLY:-tests fewshot finetune defaults domain maml images}
 RESULTS=${OUT:-bench_results}
 mkdir -p "$RESULTS"
@@ -178,6 +185,21 @@ else
     STEPS+=(images)
     STATUS[images]="SKIPPED (no $DATA_HOME/mnist.npz; see the header)"
     SECONDS_TAKEN[images]=0
+fi
+
+# Each estimator against its peer, float32 and bf16 (benchmarks/speed.py).
+# Not in the default ONLY: run ONLY=speed as a call of its own.
+if [ -f "$DATA_HOME/omniglot.npz" ] && [ -f "$DATA_HOME/mnist.npz" ] \
+        && [ -f "$DATA_HOME/usps.npz" ]; then
+    run_step speed "$SPEED_TIMEOUT" "$PYTHON" benchmarks/speed.py --device cuda --rounds 5 \
+        --k1 20 --k2 60 --epochs 4 --threads 4 --data-home "$DATA_HOME" \
+        --out "$RESULTS/speed.json"
+else
+    case " $ONLY " in *" speed "*)
+        STEPS+=(speed)
+        STATUS[speed]="SKIPPED (no omniglot.npz / mnist.npz / usps.npz in $DATA_HOME)"
+        SECONDS_TAKEN[speed]=0 ;;
+    esac
 fi
 
 # Dask scale-out on the machine's CPU cores (the GPU test of one worker per GPU

@@ -24,6 +24,8 @@ from sklearn.utils import check_random_state
 __all__ = [
     "derive_seed",
     "draws_global_rng",
+    "fast_kernels",
+    "make_optimizer",
     "module_lock",
     "reseed_global",
     "resolve_device",
@@ -267,3 +269,54 @@ def module_lock(module):
         if lock is None:
             lock = _MODULE_LOCKS[module] = threading.RLock()
         return lock
+
+
+def fast_kernels(optimizer, device):
+    """Point every parameter group of ``optimizer`` at torch's fastest kernels on ``device``.
+
+    On CUDA the fused kernels (one launch for all parameters); elsewhere the
+    multi-tensor (``foreach``) ones, which on the CPU give bit for bit what
+    the per-parameter loop gives (checked for Adam, AdamW and SGD with
+    torch 2.14) with fewer dispatches. Applied to new optimisers and to
+    optimiser states loaded from a pickle or a file, which carry the choice
+    of the device they were saved on.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_meta._devices import fast_kernels
+    >>> opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(2))])
+    >>> fast_kernels(opt, torch.device("cpu")).param_groups[0]["foreach"]
+    True
+    """
+    fused = device.type == "cuda"
+    for group in optimizer.param_groups:
+        if "fused" in group:
+            group["fused"] = fused or None
+        if "foreach" in group:
+            group["foreach"] = not fused
+    if fused:
+        # what the constructor sets for fused optimisers: GradScaler then
+        # hands the scale to the kernel instead of unscaling the gradients
+        optimizer._step_supports_amp_scaling = True
+    return optimizer
+
+
+def make_optimizer(cls, params, device, **kwargs):
+    """``cls(params, **kwargs)`` (Adam, AdamW, SGD) with the fastest kernels on ``device``.
+
+    See :func:`fast_kernels`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_meta._devices import make_optimizer
+    >>> w = torch.nn.Parameter(torch.zeros(2))
+    >>> make_optimizer(torch.optim.SGD, [w], torch.device("cpu"), lr=0.1).defaults["foreach"]
+    True
+    """
+    if device.type == "cuda":
+        kwargs.setdefault("fused", True)
+    else:
+        kwargs.setdefault("foreach", True)
+    return cls(params, **kwargs)

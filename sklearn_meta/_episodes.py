@@ -24,6 +24,8 @@ from numbers import Integral
 import numpy as np
 import torch
 
+from ._precision import float32_math
+
 __all__ = [
     "COSINE_SCALE",
     "EpisodeSampler",
@@ -470,6 +472,7 @@ class EpisodeSampler:
         return support_idx, query_idx, support_y, query_y
 
 
+@float32_math
 def class_means(z, y, n_classes):
     """Mean embedding of every class (prototypes), batched over episodes.
 
@@ -528,6 +531,7 @@ def class_means(z, y, n_classes):
     return means if batched else means[0]
 
 
+@float32_math
 def episode_logits(z_support, y_support, z_query, n_way, metric="euclidean"):
     """Prototype-based logits of query embeddings.
 
@@ -561,6 +565,7 @@ def episode_logits(z_support, y_support, z_query, n_way, metric="euclidean"):
     return prototype_logits(z_query, prototypes, metric)
 
 
+@float32_math
 def prototype_logits(z_query, prototypes, metric="euclidean"):
     """Logits of query embeddings against given class prototypes.
 

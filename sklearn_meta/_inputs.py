@@ -46,6 +46,7 @@ from ._images import (
     one_column,
     resize_batch,
 )
+from ._precision import at_precision
 from ._training import reset_fitted_state
 
 __all__ = [
@@ -575,6 +576,7 @@ class InputMixin:
             return max(1, n)
         return _INFER_CHUNK_CUDA if self.device_.type == "cuda" else _INFER_CHUNK_CPU
 
+    @at_precision
     def _batched(self, fn, X, *, reduce=None):
         """Apply ``fn`` to ``X`` on the device in eval mode, in fixed-size chunks.
 

@@ -30,7 +30,7 @@ import torch
 from sklearn.exceptions import NotFittedError
 from skorch.history import History
 
-from ._devices import torch_rng
+from ._devices import fast_kernels, torch_rng
 from ._preprocess import Preprocessing
 from ._training import (
     FITTED_NAMES,
@@ -253,6 +253,7 @@ class PersistenceMixin:
                 self.module_.load_state_dict(state)
             if opt_state is not None:
                 self.optimizer_.load_state_dict(opt_state)
+                fast_kernels(self.optimizer_, self.device_)
         except (RuntimeError, ValueError, KeyError) as exc:
             for name, saved_state in before.items():
                 getattr(self, name).load_state_dict(saved_state)
@@ -410,6 +411,8 @@ class PersistenceMixin:
                 vars(self).update(current)
             if self.optimizer_ is not None and optimizer_state is not None:
                 self.optimizer_.load_state_dict(optimizer_state)
+                # a state saved on another device names that device's kernels
+                fast_kernels(self.optimizer_, self.device_)
             self._after_unpickle()
         if FITTED_NAMES not in vars(self):
             # pickled before fits recorded the private attributes they create:

@@ -46,3 +46,9 @@ def sigint():
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "compile: waits for torch.compile (deselect with -m 'not compile')"
+    )

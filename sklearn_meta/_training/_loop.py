@@ -235,7 +235,9 @@ class TrainingLoop:
         if self.validate is not None and stopping is not None and metrics.get(
             "epoch_complete", True
         ):
-            valid_loss, score = (float(v) for v in self.validate())
+            with est._autocast():
+                checked = self.validate()
+            valid_loss, score = (float(v) for v in checked)
             h.record("valid_loss", valid_loss)
             h.record("valid_acc", score)
             _record_best(h, "valid_loss", valid_loss, lower_is_better=True)

@@ -126,10 +126,14 @@ class EpisodeRunner:
                     self.before_update()
                 if loop.updates == 0 and self.start_loss is not None:
                     est._seed_augment(self.seed + est.n_iter_)
-                    start_loss = self.start_loss(s_idx[i], s_y[i], q_idx[i], q_y[i])
+                    with est._autocast():
+                        start_loss = self.start_loss(s_idx[i], s_y[i], q_idx[i], q_y[i])
                 # augmentation draws depend on the update alone (see module doc)
                 est._seed_augment(self.seed + est.n_iter_)
-                loss, out = self.update(s_idx[i], s_y[i], q_idx[i], q_y[i])
+                # forward passes at the estimator's precision; it runs its
+                # backward pass outside autocast (est._backward)
+                with est._autocast():
+                    loss, out = self.update(s_idx[i], s_y[i], q_idx[i], q_y[i])
                 if loop.updates == 0 and start_loss is None:
                     start_loss = loss
                 est.n_iter_ += 1
@@ -219,7 +223,10 @@ class MinibatchRunner:
         # with the same shuffle: its row is folded into this one
         cut = fold_cut_epoch(est.history_, self.data_key)
         first = int(cut["train_batch_count"]) if cut else 0
-        extra = self.prepare(epoch) if self.prepare is not None else {}
+        extra = {}
+        if self.prepare is not None:
+            with est._autocast():  # features stored or pseudo-labels made at the precision
+                extra = self.prepare(epoch)
         dev = self.device
         total = torch.zeros((), device=dev)
         correct = torch.zeros((), device=dev, dtype=torch.long)
@@ -238,7 +245,8 @@ class MinibatchRunner:
                     # epoch draws what an uninterrupted one would
                     reseed_global(self.seed + _STEP_SEED * epoch + b, dev)
                 est._seed_augment(self.seed + _STEP_SEED * epoch + b)
-                loss_sum, n_correct, n_rows = self.step(drawn, b, epoch)
+                with est._autocast():
+                    loss_sum, n_correct, n_rows = self.step(drawn, b, epoch)
                 if loop.updates == 0:
                     # the loss of the network before the run's first update,
                     # where the divergence check starts from

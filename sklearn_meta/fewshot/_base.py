@@ -283,8 +283,8 @@ class EpisodicTraining:
         opt = self.optimizer_
         loss, logits = self._episode_loss(data, s_idx, s_y, q_idx, q_y, n_way)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        self._backward(loss)
+        self._step(opt)
         return loss.detach(), logits.detach()
 
 

@@ -27,6 +27,7 @@ from torch import nn
 
 from .._devices import module_lock
 from .._inputs import uses_batch_statistics
+from .._precision import at_precision
 from .._sklearn import HasMethods, Interval, StrOptions
 from ..backbones import Conv4Backbone, MLPBackbone, build_backbone, has_batch_norm
 from ._base import BaseEpisodicClassifier
@@ -140,7 +141,7 @@ class InnerLoopEstimator:
     def _meta_update(self, data, s_idx, s_y, q_idx, q_y, n_way):
         self.optimizer_.zero_grad(set_to_none=True)
         loss, out = self._meta_backward(data, s_idx, s_y, q_idx, q_y, n_way)
-        self.optimizer_.step()
+        self._step(self.optimizer_)
         return loss, out
 
     def _meta_backward(self, data, s_idx, s_y, q_idx, q_y, n_way, *, vectorize=None):
@@ -159,6 +160,7 @@ class InnerLoopEstimator:
             s_idx.shape[0],
             vectorize=self._vectorized() if vectorize is None else vectorize,
             chunk_size=self.task_chunk_size,
+            backward=self._backward,
         )
 
     def _start_loss(self, data, s_idx, s_y, q_idx, q_y, n_way):
@@ -308,6 +310,7 @@ class BaseGradientClassifier(InnerLoopEstimator, BaseEpisodicClassifier):
         )
 
     # ------------------------------------------------------- episodes (eval)
+    @at_precision
     def _episode_logits(self, X_t, s_idx, s_y, q_idx, n_way):
         """Adapt to each episode's support (``n_adapt_steps``), the query logits.
 
@@ -412,6 +415,7 @@ class BaseGradientClassifier(InnerLoopEstimator, BaseEpisodicClassifier):
         self._head.get(self._build_head)
         return self
 
+    @at_precision
     def _build_head(self, inputs):
         """The adapted parameters for ``inputs`` (a :class:`HeadInputs`)."""
         settings = inputs.settings

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, grad, grad_and_value, vmap
 
 from .._devices import module_lock
+from .._precision import float32_math
 
 __all__ = [
     "DIVERGENCE_FACTOR",
@@ -179,6 +180,7 @@ def check_adaptation(before, after, floor, what):
         )
 
 
+@float32_math
 def class_means(z, y, n_way):
     """Mean of the rows of ``z`` of each label 0..n_way-1 (vmap-friendly)."""
     onehot = (y.unsqueeze(-1) == torch.arange(n_way, device=y.device)).to(z.dtype)
@@ -186,6 +188,7 @@ def class_means(z, y, n_way):
     return (onehot.T @ z) / counts.unsqueeze(-1)
 
 
+@float32_math
 def init_head(z, y, n_way, kind):
     """The head a task starts from: ``(weight, bias)`` of shape (n_way, d), (n_way,).
 
@@ -199,6 +202,7 @@ def init_head(z, y, n_way, kind):
     return 2.0 * means, -(means * means).sum(-1)
 
 
+@float32_math
 def head_logits(z, weight, bias):
     """Logits of embeddings ``z`` under a linear head."""
     return z @ weight.T + bias
@@ -227,7 +231,7 @@ def map_tasks(task_fn, *batched, vectorize):
     return torch.stack(outs)
 
 
-def backward_tasks(task_fn, gather, n_tasks, *, vectorize, chunk_size):
+def backward_tasks(task_fn, gather, n_tasks, *, vectorize, chunk_size, backward=None):
     """Accumulate into ``.grad`` the gradient of the mean loss over a meta-batch.
 
     ``gather(sl)`` gives the inputs of the tasks in slice ``sl`` and
@@ -235,11 +239,17 @@ def backward_tasks(task_fn, gather, n_tasks, *, vectorize, chunk_size):
     :func:`map_tasks` in chunks (:func:`task_slices`); each chunk's graph is
     freed by its own backward pass, so memory is bounded by one chunk.
     Returns the mean loss and the outputs of every task, detached.
+    ``backward(loss)`` runs each backward pass (the estimator's: outside
+    autocast, scaled under fp16); None calls ``loss.backward()``.
     """
     losses, outs = [], []
     for sl in task_slices(n_tasks, vectorize=vectorize, chunk_size=chunk_size):
         loss, out = map_tasks(task_fn, *gather(sl), vectorize=vectorize)
-        (loss.sum() / n_tasks).backward()
+        chunk_loss = loss.sum() / n_tasks
+        if backward is None:
+            chunk_loss.backward()
+        else:
+            backward(chunk_loss)
         losses.append(loss.detach())
         outs.append(out.detach())
     return torch.cat(losses).mean(), torch.cat(outs)

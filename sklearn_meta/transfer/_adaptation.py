@@ -41,6 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._precision import float32_math
+
 __all__ = [
     "BNMLoss",
     "CDANLoss",
@@ -156,6 +158,7 @@ class DANNLoss(nn.Module):
         """Domain logits (target = positive) of features ``f`` behind the GRL."""
         return self.domain_head(grad_reverse(f, coeff)).squeeze(1)
 
+    @float32_math
     def forward(self, f_s, f_t, logits_s, logits_t, coeff):
         d = self.domain_logits(torch.cat([f_s, f_t]), coeff)
         return _domain_bce(d[: len(f_s)], d[len(f_s) :])
@@ -215,6 +218,7 @@ class CDANLoss(nn.Module):
             return (f @ self.R_f) * (g @ self.R_g) / math.sqrt(self.R_f.shape[1])
         return torch.bmm(g.unsqueeze(2), f.unsqueeze(1)).flatten(1)
 
+    @float32_math
     def forward(self, f_s, f_t, logits_s, logits_t, coeff):
         f = torch.cat([f_s, f_t])
         g = F.softmax(torch.cat([logits_s, logits_t]), dim=1).detach()
@@ -322,6 +326,7 @@ class MMDLoss(nn.Module):
         super().__init__()
         self.linear = linear
 
+    @float32_math
     def forward(self, f_s, f_t, logits_s, logits_t, coeff):
         return mk_mmd(f_s, f_t, linear=self.linear)
 
@@ -352,6 +357,7 @@ def coral(f_s, f_t):
 class CORALLoss(nn.Module):
     """Deep CORAL: align second-order statistics (Sun & Saenko 2016)."""
 
+    @float32_math
     def forward(self, f_s, f_t, logits_s, logits_t, coeff):
         return coral(f_s, f_t)
 
@@ -383,6 +389,7 @@ class MDDLoss(nn.Module):
         self.margin = margin
         self.adv_head = nn.Linear(n_features, n_classes)
 
+    @float32_math
     def forward(self, f_s, f_t, logits_s, logits_t, coeff):
         adv = self.adv_head(grad_reverse(torch.cat([f_s, f_t]), coeff))
         adv_s, adv_t = adv[: len(f_s)], adv[len(f_s) :]
@@ -443,6 +450,7 @@ class MCCLoss(nn.Module):
         super().__init__()
         self.temperature = temperature
 
+    @float32_math
     def forward(self, f_s, f_t, logits_s, logits_t, coeff):
         return mcc(logits_t, self.temperature)
 
@@ -475,6 +483,7 @@ class BNMLoss(nn.Module):
     See :func:`bnm`. The source rows are not read.
     """
 
+    @float32_math
     def forward(self, f_s, f_t, logits_s, logits_t, coeff):
         return bnm(logits_t)
 

@@ -186,6 +186,26 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
         of the memory free where it would live, else ``"device"``. The results
         are the same either way; ``storage_`` records the choice. Arrays you
         pass stay where they are.
+    precision : {"float32", "bf16", "fp16"}, default="float32"
+        Numeric precision of the network's forward passes, in training and in
+        ``predict``, ``transform`` and scoring. ``"bf16"``: bfloat16 autocast
+        on the CPU or CUDA; the weights, their gradients and the optimiser
+        stay float32, and losses, softmax, reductions and the adaptation
+        losses are computed in float32. It pays for convolutional networks on
+        GPUs and on CPUs that run bfloat16 in hardware (AMX, AVX-512 BF16),
+        and not for small networks on rows. A DANN epoch (Conv4, MNIST to
+        USPS) took 0.72x its float32 time on a CPU with AMX, and the USPS test
+        accuracy was 70.6 % against 68.5 %. ``"fp16"``: float16 autocast with
+        a gradient scaler, for GPUs without bfloat16 (CUDA only: a
+        ``ValueError`` on the CPU). See benchmarks/README.md, "Precision".
+    compile : bool, default=False
+        Compile the network's feature extractor with :func:`torch.compile`
+        (in place: saved weights keep their names). The first fit then
+        waits for the compiler (6-8 s for a Conv4 on a CPU), and on the CPU
+        it did not pay: a Conv4 ProtoNet meta-update took 1.06-1.44x its
+        eager channels-last time (benchmarks/README.md, "Precision and
+        memory layout"). On a GPU, where it can remove the per-step overhead
+        of small networks, measure first.
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where to train; ``"auto"`` picks CUDA when present.
     random_state : int, RandomState instance or None, default=None
@@ -408,6 +428,8 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
         preprocess="auto",
         augment=None,
         storage="auto",
+        precision="float32",
+        compile=False,
         device="auto",
         random_state=None,
         verbose=0,
@@ -436,6 +458,8 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
         self.preprocess = preprocess
         self.augment = augment
         self.storage = storage
+        self.precision = precision
+        self.compile = compile
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -702,8 +726,8 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
             else:
                 objective = loss
             opt.zero_grad(set_to_none=True)
-            objective.backward()
-            opt.step()
+            self._backward(objective)
+            self._step(opt)
             correct = ((logits.detach().argmax(1) == yb) & labelled).sum()
             return ce_sum.detach(), correct, n_lab
 

@@ -24,7 +24,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from .._devices import module_lock
+from .._devices import make_optimizer, module_lock
 from .._inputs import batch_to
 from .._training import MinibatchRunner
 from ..backbones import has_batch_norm
@@ -132,10 +132,13 @@ class MinibatchEstimator:
 
     def _optimizer_for(self, groups):
         """The optimiser named by ``optimizer`` over parameter ``groups``."""
+        dev = self.device_
         if self.optimizer == "sgd":
-            return torch.optim.SGD(groups, lr=self.lr, momentum=0.9, nesterov=True)
+            return make_optimizer(
+                torch.optim.SGD, groups, dev, lr=self.lr, momentum=0.9, nesterov=True
+            )
         opt = torch.optim.Adam if self.optimizer == "adam" else torch.optim.AdamW
-        return opt(groups, lr=self.lr)
+        return make_optimizer(opt, groups, dev, lr=self.lr)
 
     def _holdout(self, codes):
         """Training and validation indices: a stratified ``validation_fraction``."""

@@ -33,6 +33,7 @@ from torch import nn
 
 from .._base import is_fitted_estimator
 from .._inputs import batch_to
+from .._precision import float32_math
 from .._training import data_key
 from ..backbones import build_backbone
 from ._adaptation import entropy
@@ -41,6 +42,7 @@ from ._minibatch import HeadNet, batch_bounds
 __all__ = ["SHOTLoss", "SourceFreeMixin", "information_maximization", "shot_pseudo_labels"]
 
 
+@float32_math
 def information_maximization(logits, eps=1e-8):
     """SHOT's information-maximisation loss of a batch: ``mean_i H(p_i) - H(mean_i p_i)``.
 
@@ -69,6 +71,7 @@ def _nearest(f, centroids, present):
     return sim.argmax(dim=1)
 
 
+@float32_math
 def shot_pseudo_labels(features, probs):
     """SHOT's pseudo-labels: nearest class centroid in feature space, refined once.
 
@@ -303,8 +306,8 @@ class SourceFreeMixin:
             ce = ce_sum / (stop - start)
             objective = self._adapt_weight() * im + self.pseudo_label_weight * ce
             opt.zero_grad(set_to_none=True)
-            objective.backward()
-            opt.step()
+            self._backward(objective)
+            self._step(opt)
             sums["adapt_loss"] += im.detach()
             correct = (logits.detach().argmax(1) == pseudo).sum()
             return ce_sum.detach(), correct, stop - start
