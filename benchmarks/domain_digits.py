@@ -108,7 +108,8 @@ def load_task(task, seed, data_home, n_mnist, n_usps, n_holdout):
 def ours(method, args, seed, **extra):
     return DomainAdaptedClassifier(
         backbone=Conv4Backbone(channels=args.channels), method=method,
-        max_epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        max_epochs=args.epochs if args.epochs == "auto" else int(args.epochs),
+        batch_size=args.batch_size, lr=args.lr,
         optimizer=args.optimizer, device=args.device, random_state=seed, **extra,
     )
 
@@ -153,6 +154,14 @@ class _LogitDomainHead(torch.nn.Module):
         return self.net(grad_reverse(x, 1.0)).squeeze(1)
 
 
+def skada_epochs(data, args):
+    """``--epochs``, or for "auto" the epochs our "auto" gives this source (1,000 updates)."""
+    if args.epochs != "auto":
+        return int(args.epochs)
+    n_batches = -(-int(np.sum(data["y"] != -1)) // args.batch_size)
+    return max(20, -(-1000 // n_batches))
+
+
 def run_skada(data, args, seed, name="DANN"):
     try:
         from skada import deep
@@ -165,7 +174,7 @@ def run_skada(data, args, seed, name="DANN"):
     }
     net = getattr(deep, name)(
         _Net(args.channels), layer_name="features", reg=1.0, **extra,
-        batch_size=args.batch_size, max_epochs=args.epochs, lr=args.lr,
+        batch_size=args.batch_size, max_epochs=skada_epochs(data, args), lr=args.lr,
         optimizer=torch.optim.SGD, optimizer__momentum=0.9, optimizer__nesterov=True,
         train_split=None, device=args.device, verbose=0,
     )
@@ -194,7 +203,8 @@ def main():
     p.add_argument("--tasks", nargs="+", default=["M->U", "U->M"])
     p.add_argument("--methods", nargs="+", default=["none", *METHODS[1:]])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--epochs", default="20",
+                   help='epochs of every fit, or "auto": our max_epochs="auto" (1,000 updates)')
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--optimizer", default="sgd")

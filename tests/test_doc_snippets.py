@@ -72,6 +72,7 @@ SHRINK = {
         (r"n_tasks=2000", "n_tasks=200"),
         (r"max_epochs=5\)", "max_epochs=1)"),
         (r"DomainAdaptedClassifier\(\)\.fit", "DomainAdaptedClassifier(max_epochs=1).fit"),
+        (r"DomainAdaptedClassifier\(\), \{", "DomainAdaptedClassifier(max_epochs=1), {"),
         (r'method="shot"\)\.fit', 'method="shot", max_epochs=2).fit'),
         (r'DomainAdaptedClassifier\(method=(None|"dann")\)',
          r"DomainAdaptedClassifier(method=\1, max_epochs=1)"),

@@ -205,8 +205,12 @@ def make_da_scorer(kind, *, random_state=0):
     ----------
     kind : {"entropy", "iwv", "dev", "reverse"}
         No default: which one picks best depends on the shift (on MNIST <->
-        USPS, entropy came within 0.4 points of the best ``trade_off`` on both
-        tasks, DEV on one, IWV on neither; see benchmarks/README.md).
+        USPS images, entropy came within 0.4 points of the best ``trade_off``
+        on both tasks, DEV on one, IWV on neither). Choosing ``method`` among
+        eight candidates and None on 24 table fits, "entropy" always picked
+        MCC (+8.4 points over source only on average), "dev" gained 5.4 and
+        never picked worse than source only where adaptation did not help,
+        "iwv" 2.1 and "reverse" 1.2 (see benchmarks/README.md).
 
         - ``"entropy"``: minus the mean entropy of the predicted class
           probabilities on the target rows (confident predictions score
