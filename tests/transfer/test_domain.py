@@ -535,7 +535,7 @@ def test_label_free_scorers_on_a_plain_scikit_learn_model(shift):
     svc = LinearSVC().fit(X[y != -1], y[y != -1])
     with pytest.raises(TypeError, match="LinearSVC has no predict_proba"):
         make_da_scorer("entropy")(svc, X, y)
-    assert 0 <= make_da_scorer("reverse")(svc, X, y) <= 1  # predict is all it reads
+    assert 0.2 < make_da_scorer("reverse")(svc, X, y) <= 1  # predict is all it reads
 
 
 def test_reverse_scorer_is_the_hand_computed_reverse_accuracy(fitted, shift):
@@ -551,11 +551,30 @@ def test_reverse_scorer_is_the_hand_computed_reverse_accuracy(fitted, shift):
     pseudo = fitted.predict(X[tgt])
     scaler = StandardScaler().fit(X[tgt])
     reverse = LogisticRegression(max_iter=1000, random_state=0)
-    reverse.fit(scaler.transform(X[tgt]).astype(np.float64), pseudo.astype(str))
-    expected = np.mean(reverse.predict(scaler.transform(X[src])) == y[src].astype(str))
+    reverse.fit(scaler.transform(X[tgt]).astype(np.float64), pseudo)
+    expected = np.mean(reverse.predict(scaler.transform(X[src])) == y[src])
     got = make_da_scorer("reverse", random_state=0)(fitted, X, y)
     assert got == pytest.approx(expected, abs=1e-12)
     assert 0.2 < got <= 1.0
+
+
+def test_reverse_scorer_matches_labels_by_value_whatever_their_type(shift):
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from sklearn_meta.model_selection import make_da_scorer
+
+    X, y, _, _ = shift
+    src = y != -1
+    scorer = make_da_scorer("reverse")
+    plain = LogisticRegression(max_iter=300).fit(X[src], y[src])
+    base = scorer(plain, X, y)
+    as_float = LogisticRegression(max_iter=300).fit(X[src], y[src].astype(float))
+    assert scorer(as_float, X, y) == base  # 0.0 predicted, 0 given: the same label
+    names = np.array([f"digit {v}" for v in y], dtype=object)
+    names[~src] = -1
+    named = LogisticRegression(max_iter=300).fit(X[src], names[src].astype(str))
+    assert scorer(named, pd.DataFrame(X), pd.Series(names)) == base
 
 
 def test_reverse_scorer_of_a_model_that_says_one_class(shift):
@@ -674,3 +693,23 @@ def test_trade_off_auto_is_three_for_mcc_and_one_for_the_others(shift):
     assert same_state(dann, small("dann", max_epochs=1, trade_off=1.0).fit(X, y))
     with pytest.raises(ValueError, match="trade_off"):
         small("mcc", trade_off="high").fit(X, y)
+
+
+def test_trade_off_is_recorded_by_every_way_of_fitting(shift):
+    from sklearn_meta import FineTuneClassifier
+
+    X, y, Xt, _ = shift
+    part = small("mcc").partial_fit(X, y, classes=np.arange(10))
+    assert part.trade_off_ == 3.0
+    assert small(None, max_epochs=1).fit(X, y).trade_off_ == 0.0
+    source = FineTuneClassifier(MLPBackbone(hidden=(16,)), max_epochs=1, **CPU)
+    source.fit(X[y != -1], y[y != -1])
+    shot = DomainAdaptedClassifier(backbone=source, method="shot", max_epochs=1, **CPU)
+    assert shot.fit(Xt).trade_off_ == 1.0
+    # a model pickled before trade_off_ existed gets the weight it trained with
+    state = part.__getstate__()
+    del state["trade_off_"]
+    old = DomainAdaptedClassifier.__new__(DomainAdaptedClassifier)
+    old.__setstate__(state)
+    assert old.trade_off_ == 3.0
+    assert_array_equal(old.predict(Xt), part.predict(Xt))
