@@ -168,6 +168,7 @@ def train_ours(X, y, n_shot, args, device):
         max_iter=args.iters,
         lr=1e-3,
         lr_decay_step=2000,
+        precision=args.precision,
         device=str(device),
         random_state=0,
     )
@@ -399,6 +400,8 @@ def parse_args(argv=None):
                    help="train on this many random characters (x4 rotations) only")
     p.add_argument("--test-chars", type=int, default=None,
                    help="test on this many random test characters (x4 rotations) only")
+    p.add_argument("--precision", default="float32", choices=["float32", "bf16", "fp16"],
+                   help="ProtoNetClassifier's precision (easyfsl trains in float32)")
     p.add_argument("--no-easyfsl", action="store_true", help="skip easyfsl")
     p.add_argument("--easyfsl-workers", type=int, default=None,
                    help="DataLoader workers for easyfsl training (default 4 on CUDA, 0 on CPU)")
@@ -464,6 +467,7 @@ def main(argv=None):
           f"loaded in {time.perf_counter() - tic:.1f} s")
     if n_train_cls < 60:
         sys.exit("60-way training needs at least 60 training classes.")
+    print(f"sklearn_meta precision: {args.precision}; easyfsl: float32")
     print(f"budget: {args.iters} meta-updates per model (60-way, n_query=5), "
           f"{args.test_episodes} test episodes per setting (n_query=15), "
           f"test seed {TEST_SEED}")
@@ -583,6 +587,7 @@ def main(argv=None):
         torch=torch.__version__,
         easyfsl=easyfsl_version() if have_easyfsl else None,
         iters=args.iters,
+        precision=args.precision,
         test_episodes=args.test_episodes,
         test_seed=TEST_SEED,
         resize=args.resize,

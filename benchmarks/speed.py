@@ -31,13 +31,23 @@ ours and the peer's training under ``torch.autocast(dtype=torch.bfloat16)``
   ``domain_digits.py``, SGD with Nesterov momentum): seconds per epoch from
   both histories, after the first epoch.
 
+* ``maml``: ``MAMLClassifier`` with the algorithm of
+  ``_maml_peers.l2l_train`` (``Conv4Backbone(norm="instance")``, 5-way
+  1-shot 5-query, meta-batch 32, second order, 1 inner step of 0.4, a zero
+  head per task, ``backtrack=False``) against learn2learn's ``MAML`` on the
+  episodes ``fit`` draws, Omniglot background characters. Ours through
+  ``fit``: ``fit(max_iter=K2)`` minus ``fit(max_iter=K1)``
+  (``--maml-k1``, ``--maml-k2``); learn2learn's loop over ``K2 - K1``
+  meta-updates after one warm-up update. Reported: tasks per second.
+
 Peers are imported from ``PYTHONPATH`` (``/work/peers`` on the development
-machines); a missing one is skipped with a note. learn2learn (MAML) is not
-part of this script: ``maml_omniglot.py`` runs it where it is installed.
+machines; learn2learn from its own folder, see ``_maml_peers.py``); a
+missing one is skipped with a note.
 
 Usage (from the repository root)::
 
     PYTHONPATH=.:../peers OMP_NUM_THREADS=1 python benchmarks/speed.py --rounds 5
+    PYTHONPATH=.:../peers-l2l OMP_NUM_THREADS=1 python benchmarks/speed.py --parts maml
     python benchmarks/speed.py --device cuda --data-home .bench_data  # gpu_check.sh, "speed"
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/speed.py --accuracy   # bf16's cost
 
@@ -81,7 +91,7 @@ from sklearn_meta import (
     ProtoNetClassifier,
     ReptileClassifier,
 )
-from sklearn_meta.backbones import Conv4Backbone
+from sklearn_meta.backbones import Conv4Backbone, build_backbone
 from sklearn_meta.datasets import make_sinusoids
 from sklearn_meta.model_selection import evaluate_episodes
 
@@ -347,6 +357,84 @@ def part_dann(args, device):
              "ratio": med[("ours", p)] / med[("skada", p)]} for p in PRECISIONS]
 
 
+# ---------------------------------------------------------------------- MAML
+def _maml_clf(k, precision, device):
+    # the algorithm learn2learn runs in _maml_peers.l2l_train: second order, a
+    # zero head per task, plain inner steps (Finn et al.'s 5-way Omniglot)
+    return MAMLClassifier(backbone=Conv4Backbone(norm="instance"), n_way=5, n_shot=1,
+                          n_query=5, n_inner_steps=1, inner_lr=0.4, head_init="zero",
+                          backtrack=False, meta_batch_size=32, max_iter=k,
+                          early_stopping=False, precision=precision, device=str(device),
+                          random_state=0)
+
+
+def maml_ours(X, y, precision, iters, device):
+    def fit(k):
+        clf = _maml_clf(k, precision, device)
+        sync(device)
+        tic = time.perf_counter()
+        clf.fit(X, y)
+        sync(device)
+        return time.perf_counter() - tic
+
+    k1, k2 = iters
+    return 32 * (k2 - k1) / (fit(k2) - fit(k1))
+
+
+def maml_l2l(X, y, precision, iters, device):
+    import _maml_peers
+    from maml_omniglot import _fit_episodes
+
+    from sklearn_meta._devices import derive_seed, torch_rng
+
+    with torch_rng(derive_seed(0), torch.device("cpu")):
+        features, n_features, _ = build_backbone(Conv4Backbone(norm="instance"), (1, 28, 28))
+    k1, k2 = iters
+    # the episodes fit(max_iter=k2) draws; the peer's first update is warm-up
+    episodes = _fit_episodes(np.unique(y, return_inverse=True)[1], 5, 1, 5, 32, k2,
+                             derive_seed(0), device)
+    X_dev = torch.from_numpy(X).to(device)
+    with peer_autocast(precision, device):
+        _, tasks_per_s, _ = _maml_peers.l2l_train(
+            features.to(device), n_features, X_dev, episodes, n_way=5, inner_lr=0.4,
+            n_inner_steps=1, first_order=False, lr=1e-3, n_updates=k2 - k1 + 1)
+    return tasks_per_s
+
+
+def part_maml(args, device):
+    try:
+        import _maml_peers
+
+        _maml_peers._import_l2l()
+    except ImportError:
+        print("maml: learn2learn is not installed; ours alone")
+        have_peer = False
+    else:
+        have_peer = True
+    X, y = omniglot(args.classes)
+    iters = (args.maml_k1, args.maml_k2)
+    contenders = [(who, p) for who in (("ours", "learn2learn") if have_peer else ("ours",))
+                  for p in PRECISIONS]
+
+    def run(c):
+        who, p = c
+        return (maml_ours if who == "ours" else maml_l2l)(X, y, p, iters, device)
+
+    print(f"maml 5-way 1-shot 5-query, meta-batch 32, updates {iters[1]} - {iters[0]}",
+          flush=True)
+    med, all_ = rounds(contenders, args.rounds, run)
+    rows = []
+    for p in PRECISIONS:
+        row = {"part": "maml", "work": "5-way 1-shot, batch 32", "precision": p,
+               "unit": "tasks/s", "ours": med[("ours", p)], "ours_rounds": all_[("ours", p)]}
+        if have_peer:
+            row.update(peer="learn2learn", peer_value=med[("learn2learn", p)],
+                       peer_rounds=all_[("learn2learn", p)],
+                       ratio=med[("ours", p)] / med[("learn2learn", p)])
+        rows.append(row)
+    return rows
+
+
 # ------------------------------------------------------------ accuracy cost
 def accuracy_costs(args, device):
     """Test scores of ours at float32 and bf16: the same fit, seed and test data."""
@@ -419,7 +507,8 @@ def accuracy_costs(args, device):
     return rows
 
 
-PARTS = {"protonet": part_protonet, "finetune": part_finetune, "dann": part_dann}
+PARTS = {"protonet": part_protonet, "finetune": part_finetune, "dann": part_dann,
+         "maml": part_maml}
 
 
 def main():
@@ -432,6 +521,8 @@ def main():
     parser.add_argument("--classes", type=int, default=200, help="Omniglot characters")
     parser.add_argument("--k1", type=int, default=5, help="60-way: the shorter fit")
     parser.add_argument("--k2", type=int, default=15, help="60-way: the longer fit (5-way: 3x)")
+    parser.add_argument("--maml-k1", type=int, default=1, help="MAML: the shorter fit")
+    parser.add_argument("--maml-k2", type=int, default=4, help="MAML: the longer fit")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--n-finetune", type=int, default=3000)
     parser.add_argument("--n-mnist", type=int, default=2000)

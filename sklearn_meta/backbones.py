@@ -164,7 +164,9 @@ class Conv4Backbone(_BackboneConfig):
     """The four-block convolutional embedding of the few-shot literature.
 
     Each block is a 3x3 convolution, a normalisation, ReLU and 2x2 max
-    pooling (Vinyals et al. 2016; Snell et al. 2017; Finn et al. 2017). Pooling is skipped once
+    pooling (Vinyals et al. 2016; Snell et al. 2017; Finn et al. 2017); the
+    pooling comes first, which computes the same function (ReLU and max pooling
+    commute) on a quarter of the values. Pooling is skipped once
     the feature map is 1x1, so images from 8x8 up to 84x84 (and larger) work:
     28x28 Omniglot gives a 64-d embedding, 84x84 miniImageNet 1600-d.
 
@@ -233,10 +235,12 @@ class Conv4Backbone(_BackboneConfig):
                 block.append(nn.GroupNorm(self.channels, self.channels))
             elif self.norm == "group":
                 block.append(nn.GroupNorm(math.gcd(8, self.channels), self.channels))
-            block.append(nn.ReLU())
+            # max pooling before the ReLU: the same outputs and gradients as
+            # after it (the two commute), with the ReLU on a quarter of the values
             if min(h, w) >= 2:
                 block.append(nn.MaxPool2d(2))
                 h, w = h // 2, w // 2
+            block.append(nn.ReLU())
             blocks.append(nn.Sequential(*block))
             c = self.channels
         return _Blocks(*blocks, nn.Flatten())

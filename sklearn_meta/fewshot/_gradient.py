@@ -307,6 +307,7 @@ class BaseGradientClassifier(InnerLoopEstimator, BaseEpisodicClassifier):
             head_only=self._head_only() if head_only is None else head_only,
             lock=module_lock(self.module_),
             backtrack=self._backtracks() if backtrack is None else backtrack,
+            n_features=self.module_.n_features,
         )
 
     # ------------------------------------------------------- episodes (eval)

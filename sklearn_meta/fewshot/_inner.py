@@ -274,14 +274,19 @@ class ClassifierTasks:
         ``features`` (:func:`~sklearn_meta._devices.module_lock`).
     backtrack : bool, default=False
         Steps never raise the support loss (:func:`gradient_steps`).
+    n_features : int, default=None
+        Width of the embedding. Given, a zero head is made without embedding
+        the support first.
     """
 
-    def __init__(self, features, buffers, *, head, head_only, lock=None, backtrack=False):
+    def __init__(self, features, buffers, *, head, head_only, lock=None, backtrack=False,
+                 n_features=None):
         self.features = features
         self.buffers = buffers
         self.head = head
         self.head_only = head_only
         self.backtrack = backtrack
+        self.n_features = n_features
         self._lock = module_lock(features) if lock is None else lock
 
     def embed(self, params, x):
@@ -302,8 +307,14 @@ class ClassifierTasks:
         result holds the adapted features (the same tensors with
         ``head_only``) and ``head.weight`` / ``head.bias``.
         """
-        zs = self.embed(meta, xs)
-        weight, bias = init_head(zs, ys, n_way, self.head)
+        if self.head == "zero" and not self.head_only and self.n_features and meta:
+            # a zero head needs no embedding of the support: the first inner
+            # step computes it (one forward pass of the support less per task)
+            like = next(iter(meta.values()))
+            weight, bias = like.new_zeros(n_way, self.n_features), like.new_zeros(n_way)
+        else:
+            zs = self.embed(meta, xs)
+            weight, bias = init_head(zs, ys, n_way, self.head)
         if detach_head:
             weight, bias = weight.detach(), bias.detach()
         if self.head_only:
