@@ -57,6 +57,9 @@ from sklearn_meta.datasets import load_mnist, load_usps  # noqa: E402
 from sklearn_meta.model_selection import make_da_scorer  # noqa: E402
 from sklearn_meta.transfer._adaptation import grad_reverse  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from domain_tables import parse_spec as parse_method_spec  # noqa: E402
+
 PUBLISHED = {
     "M->U": {"source only": 75.2, "dann": 77.1, "cdan": 93.9, "cdan+e": 95.6},
     "U->M": {"source only": 57.1, "dann": 73.0, "cdan": 96.9, "cdan+e": 98.0},
@@ -66,17 +69,7 @@ METHODS = [None, "dann", "cdan", "cdan+e", "mmd", "coral", "mdd", "mcc", "bnm"]
 
 def parse_spec(spec):
     """``"mcc:trade_off=3"`` -> ``("mcc", {"trade_off": 3.0})``; None stays None."""
-    if spec is None:
-        return None, {}
-    method, _, rest = spec.partition(":")
-    params = {}
-    for item in filter(None, rest.split(",")):
-        key, _, value = item.partition("=")
-        try:
-            params[key] = float(value)
-        except ValueError:
-            params[key] = value
-    return method, params
+    return (None, {}) if spec is None else parse_method_spec(spec)
 
 
 def load_task(task, seed, data_home, n_mnist, n_usps, n_holdout):
