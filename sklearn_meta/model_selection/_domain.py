@@ -216,8 +216,9 @@ def make_da_scorer(kind, *, random_state=0):
         on both tasks, DEV on one, IWV on neither). Choosing ``method`` among
         nine candidates and None on 24 table fits, "entropy" always picked
         MCC (+8.4 points over source only on average), "dev" gained 5.4 and
-        never picked worse than source only where adaptation did not help,
-        "iwv" 2.1 and "reverse" 1.2 (see benchmarks/README.md).
+        never picked more than a point below source only on the 4 fits
+        where adaptation did not help, "iwv" gained 2.1 and "reverse" 1.2
+        (see benchmarks/README.md).
 
         - ``"entropy"``: minus the mean entropy of the predicted class
           probabilities on the target rows (confident predictions score
