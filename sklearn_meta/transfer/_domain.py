@@ -379,7 +379,7 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
     @property
     def _lr_hint(self):
         """What to lower when training diverges: ``trade_off`` too, with an adaptation loss."""
-        method = getattr(self, "_build_params", {}).get("method", self.method)
+        method = self._built_method
         if method is None or not self._adapt_weight():
             return "lr"
         return f"trade_off (the weight of the {method!r} adaptation loss) or lr"
@@ -650,12 +650,16 @@ class DomainAdaptedClassifier(MinibatchEstimator, SourceFreeMixin, BaseTorchClas
                 group["base_lr"] *= self.lr / built
         super()._sync_lr()
 
+    @property
+    def _built_method(self):
+        """The ``method`` the network was built for (``method`` itself before that)."""
+        return getattr(self, "_build_params", {}).get("method", self.method)
+
     def _adapt_weight(self):
         """``trade_off``, or what "auto" gives the method the network was built for."""
         if self.trade_off != "auto":
             return float(self.trade_off)
-        method = getattr(self, "_build_params", {}).get("method", self.method)
-        return _AUTO_TRADE_OFF.get(method, 1.0)
+        return _AUTO_TRADE_OFF.get(self._built_method, 1.0)
 
     def _after_unpickle(self):
         super()._after_unpickle()
