@@ -242,10 +242,10 @@ def make_easyfsl_dataset(X, y):
     return InMemoryFewShotDataset(X, y)
 
 
-def train_easyfsl(dataset, n_shot, args, device):
-    from easyfsl.methods import PrototypicalNetworks
+def easyfsl_task_sampler(dataset, **kwargs):
+    """easyfsl's ``TaskSampler(dataset, **kwargs)``, runnable on recent torch."""
     from easyfsl.samplers import TaskSampler
-    from torch.utils.data import DataLoader, Sampler
+    from torch.utils.data import Sampler
 
     class _SamplerBase(Sampler):
         # easyfsl 1.5.0's TaskSampler calls Sampler.__init__(data_source=None);
@@ -258,6 +258,13 @@ def train_easyfsl(dataset, n_shot, args, device):
     class CompatTaskSampler(TaskSampler, _SamplerBase):
         pass
 
+    return CompatTaskSampler(dataset, **kwargs)
+
+
+def train_easyfsl(dataset, n_shot, args, device):
+    from easyfsl.methods import PrototypicalNetworks
+    from torch.utils.data import DataLoader
+
     torch.manual_seed(0)
     random.seed(0)  # TaskSampler draws with Python's random module
     model = PrototypicalNetworks(conv4_sequential()).to(device)
@@ -267,7 +274,8 @@ def train_easyfsl(dataset, n_shot, args, device):
 
     reset_peak(device)
     tic = time.perf_counter()
-    sampler = CompatTaskSampler(dataset, n_way=60, n_shot=n_shot, n_query=5, n_tasks=args.iters)
+    sampler = easyfsl_task_sampler(dataset, n_way=60, n_shot=n_shot, n_query=5,
+                                   n_tasks=args.iters)
     loader = DataLoader(
         dataset,
         batch_sampler=sampler,

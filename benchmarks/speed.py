@@ -81,7 +81,12 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from domain_digits import _LogitDomainHead, _Net, load_task
-from fewshot_omniglot import conv4_sequential, make_easyfsl_dataset
+from fewshot_omniglot import (
+    conv4_sequential,
+    easyfsl_task_sampler,
+    make_easyfsl_dataset,
+)
+from speed_layout import load as load_omniglot
 
 from sklearn_meta import (
     DomainAdaptedClassifier,
@@ -125,13 +130,7 @@ def rounds(contenders, n_rounds, run):
 
 # ------------------------------------------------------------------ ProtoNet
 def omniglot(n_classes):
-    d = np.load(DATA / "omniglot.npz")
-    keep = d["background"]
-    chars = d["character"][keep]
-    wanted = np.isin(chars, np.unique(chars)[:n_classes])
-    X = (d["images"][keep][wanted] / 255.0).astype(np.float32)[:, None]
-    _, y = np.unique(chars[wanted], return_inverse=True)
-    return X, y
+    return load_omniglot(n_classes, DATA / "omniglot.npz")
 
 
 def protonet_ours(X, y, way, precision, iters, device):
@@ -151,24 +150,14 @@ def protonet_ours(X, y, way, precision, iters, device):
 
 def protonet_easyfsl(dataset, way, precision, iters, device):
     from easyfsl.methods import PrototypicalNetworks
-    from easyfsl.samplers import TaskSampler
-    from torch.utils.data import DataLoader, Sampler
-
-    class _SamplerBase(Sampler):
-        # see fewshot_omniglot.py: easyfsl 1.5's TaskSampler passes an
-        # argument recent torch's Sampler no longer takes
-        def __init__(self, data_source=None):
-            super().__init__()
-
-    class CompatTaskSampler(TaskSampler, _SamplerBase):
-        pass
+    from torch.utils.data import DataLoader
 
     torch.manual_seed(0)
     random.seed(0)
     model = PrototypicalNetworks(conv4_sequential()).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     k1, k2 = iters
-    sampler = CompatTaskSampler(dataset, n_way=way, n_shot=1, n_query=5, n_tasks=k2)
+    sampler = easyfsl_task_sampler(dataset, n_way=way, n_shot=1, n_query=5, n_tasks=k2)
     loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=sampler.episodic_collate_fn)
     model.train()
     running = torch.zeros((), device=device)

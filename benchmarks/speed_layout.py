@@ -57,9 +57,9 @@ from sklearn_meta.model_selection import evaluate_episodes
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot.npz"
 
 
-def load(n_classes):
+def load(n_classes, path=DATA):
     """The first ``n_classes`` background characters: images (N, 1, 28, 28) and labels."""
-    d = np.load(DATA)
+    d = np.load(path)
     keep = d["background"]
     chars = d["character"][keep]
     wanted = np.isin(chars, np.unique(chars)[:n_classes])
