@@ -82,6 +82,7 @@ def _reverse_accuracy(X_s, y_s, X_t, pseudo, random_state):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    Z_s, Z_t = _input_features(X_s, "reverse"), _input_features(X_t, "reverse")
     pseudo = np.asarray(pseudo, dtype=object).tolist()
     y_s = np.asarray(y_s, dtype=object).tolist()
     labels = list(dict.fromkeys(pseudo))  # by value: 0 and 0.0 are one label
@@ -91,8 +92,8 @@ def _reverse_accuracy(X_s, y_s, X_t, pseudo, random_state):
     clf = make_pipeline(
         StandardScaler(), LogisticRegression(max_iter=1000, random_state=random_state)
     )
-    clf.fit(_input_features(X_t, "reverse"), [code[v] for v in pseudo])
-    predicted = clf.predict(_input_features(X_s, "reverse"))
+    clf.fit(Z_t, [code[v] for v in pseudo])
+    predicted = clf.predict(Z_s)
     return float(np.mean([labels[int(i)] == v for i, v in zip(predicted, y_s)]))
 
 

@@ -609,6 +609,13 @@ def test_input_space_scorers_refuse_paths_clearly(fitted, shift):
                                             r".*'dev'"):
             make_da_scorer(kind)(Paths(), paths, y)
 
+    class OneClass(Paths):  # one label for every target row: still refused, not scored
+        def predict(self, X):
+            return np.full(len(X), self.classes_[0])
+
+    with pytest.raises(TypeError, match=r"make_da_scorer\('reverse'\).*not a numeric"):
+        make_da_scorer("reverse")(OneClass(), paths, y)
+
 
 def test_domain_shuffle_split_keeps_both_domains_on_both_sides(shift):
     from sklearn_meta.model_selection import DomainShuffleSplit
