@@ -307,37 +307,76 @@ class ClassifierTasks:
         result holds the adapted features (the same tensors with
         ``head_only``) and ``head.weight`` / ``head.bias``.
         """
-        if self.head == "zero" and not self.head_only and self.n_features and meta:
-            # a zero head needs no embedding of the support: the first inner
-            # step computes it (one forward pass of the support less per task)
-            like = next(iter(meta.values()))
-            weight, bias = like.new_zeros(n_way, self.n_features), like.new_zeros(n_way)
-        else:
+        if self._head_moves_first(meta, lrs, n_steps):
+            # The support loss reaches the features through the head's weight,
+            # which is zero: the first step's gradient is exactly zero for every
+            # feature parameter, and so are its second-order terms. That step
+            # moves the head only: take it on the support embedding, as ANIL
+            # does, without a backward pass through the network, then the other
+            # steps on everything. The adapted parameters are the same
+            # functions of ``meta`` as the plain loop's.
             zs = self.embed(meta, xs)
-            weight, bias = init_head(zs, ys, n_way, self.head)
-        if detach_head:
-            weight, bias = weight.detach(), bias.detach()
-        if self.head_only:
-            def loss(h):
-                return F.cross_entropy(head_logits(zs, h[HEAD[0]], h[HEAD[1]]), ys)
-
-            head = gradient_steps(
-                loss,
-                {HEAD[0]: weight, HEAD[1]: bias},
-                lrs,
-                n_steps,
-                first_order=first_order,
-                backtrack=self.backtrack,
-            )
-            return {**meta, **head}
+            zero = {HEAD[0]: zs.new_zeros(n_way, zs.shape[-1]), HEAD[1]: zs.new_zeros(n_way)}
+            head = gradient_steps(self._head_loss(zs, ys), zero, lrs, 1,
+                                  first_order=first_order, backtrack=self.backtrack)
+            if detach_head:
+                head = {k: v.detach() for k, v in head.items()}
+            start, n_steps = {**meta, **head}, n_steps - 1
+        else:
+            if self.head == "zero" and not self.head_only and self.n_features and meta:
+                # a zero head needs no embedding of the support: the first inner
+                # step computes it (one forward pass of the support less per task)
+                like = next(iter(meta.values()))
+                weight, bias = like.new_zeros(n_way, self.n_features), like.new_zeros(n_way)
+            else:
+                zs = self.embed(meta, xs)
+                weight, bias = init_head(zs, ys, n_way, self.head)
+            if detach_head:
+                weight, bias = weight.detach(), bias.detach()
+            if self.head_only:
+                head = gradient_steps(
+                    self._head_loss(zs, ys),
+                    {HEAD[0]: weight, HEAD[1]: bias},
+                    lrs,
+                    n_steps,
+                    first_order=first_order,
+                    backtrack=self.backtrack,
+                )
+                return {**meta, **head}
+            start = {**meta, HEAD[0]: weight, HEAD[1]: bias}
 
         def loss(p):
             return F.cross_entropy(self.logits(p, xs), ys)
 
-        start = {**meta, HEAD[0]: weight, HEAD[1]: bias}
         return gradient_steps(
             loss, start, lrs, n_steps, first_order=first_order, backtrack=self.backtrack
         )
+
+    def _head_moves_first(self, meta, lrs, n_steps):
+        """Whether the first inner step can be taken on the head alone.
+
+        True for a zero head whose features are adapted too, unless the
+        feature step sizes are learned (Meta-SGD: the plain loop gives them a
+        zero gradient, this path none) or backtracking would carry a halved
+        step size from the first step into the next.
+        """
+        return (
+            self.head == "zero"
+            and not self.head_only
+            and bool(meta)
+            and n_steps >= 1
+            and (n_steps == 1 or not self.backtrack)
+            and not any(torch.is_tensor(lrs[k]) and lrs[k].requires_grad for k in meta)
+        )
+
+    @staticmethod
+    def _head_loss(zs, ys):
+        """The support loss as a function of the head alone, on embeddings ``zs``."""
+
+        def loss(h):
+            return F.cross_entropy(head_logits(zs, h[HEAD[0]], h[HEAD[1]]), ys)
+
+        return loss
 
     def query_loss(self, meta, lrs, xs, ys, xq, yq, n_way, n_steps, *, first_order):
         """Query loss and logits of one episode after adapting to its support."""

@@ -1,37 +1,107 @@
-"""The inner loop's zero head skips the support's first embedding, with the same results."""
+"""Shortcuts of the inner loop with a zero head give the plain loop's results."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from sklearn_meta.backbones import Conv4Backbone
-from sklearn_meta.fewshot._inner import ClassifierTasks, map_tasks
+from sklearn_meta.fewshot._inner import ClassifierTasks, gradient_steps, map_tasks
 
 
-@pytest.mark.parametrize("vectorize", [False, True])
-def test_zero_head_without_support_embedding_gives_the_same_meta_gradient(vectorize):
+def _problem():
     torch.manual_seed(0)
     features = Conv4Backbone(channels=4, n_blocks=2, norm="instance").build((1, 8, 8)).double()
     meta = dict(features.named_parameters())
-    lrs = {k: 0.4 for k in (*meta, "head.weight", "head.bias")}
     xs, xq = torch.randn(2, 6, 1, 8, 8, dtype=torch.double), torch.randn(2, 9, 1, 8, 8,
                                                                          dtype=torch.double)
     ys, yq = torch.tensor([[0, 1, 2] * 2] * 2), torch.tensor([[0, 1, 2] * 3] * 2)
-    results = []
-    for n_features in (None, 16):  # None: the support is embedded to shape the head
-        engine = ClassifierTasks(features, {}, head="zero", head_only=False,
-                                 n_features=n_features)
+    return features, meta, (xs, ys, xq, yq)
 
-        def one(a, b, c, d, engine=engine):
-            loss, logits = engine.query_loss(meta, lrs, a, b, c, d, 3, 2, first_order=False)
-            return loss, logits
 
-        loss, logits = map_tasks(one, xs, ys, xq, yq, vectorize=vectorize)
-        grads = torch.autograd.grad(loss.mean(), list(meta.values()))
-        results.append((loss, logits, grads))
-    (loss0, logits0, g0), (loss1, logits1, g1) = results
+def _meta_gradient(one, meta, data, vectorize):
+    loss, logits = map_tasks(one, *data, vectorize=vectorize)
+    grads = torch.autograd.grad(loss.mean(), list(meta.values()), allow_unused=True)
+    return loss, logits, grads
+
+
+def _assert_same(result, reference):
+    (loss1, logits1, g1), (loss0, logits0, g0) = result, reference
     assert float(loss0.detach().mean()) > 0 and torch.isfinite(logits0).all()
     torch.testing.assert_close(loss1, loss0, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(logits1, logits0, rtol=1e-12, atol=1e-12)
     for a, b in zip(g1, g0):
-        assert float(b.abs().max()) > 0
+        assert b is not None and float(b.abs().max()) > 0
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("vectorize", [False, True])
+def test_zero_head_without_support_embedding_gives_the_same_meta_gradient(vectorize):
+    # two backtracking steps: the first step is not taken on the head alone, and
+    # with n_features the zero head is made without embedding the support
+    features, meta, data = _problem()
+    lrs = {k: 0.4 for k in (*meta, "head.weight", "head.bias")}
+    results = []
+    for n_features in (None, 16):  # None: the support is embedded to shape the head
+        engine = ClassifierTasks(features, {}, head="zero", head_only=False,
+                                 n_features=n_features, backtrack=True)
+        assert not engine._head_moves_first(meta, lrs, 2)
+
+        def one(a, b, c, d, engine=engine):
+            return engine.query_loss(meta, lrs, a, b, c, d, 3, 2, first_order=False)
+
+        results.append(_meta_gradient(one, meta, data, vectorize))
+    _assert_same(results[1], results[0])
+
+
+@pytest.mark.parametrize("vectorize", [False, True])
+@pytest.mark.parametrize("first_order", [False, True])
+@pytest.mark.parametrize(("n_steps", "backtrack"), [(1, False), (2, False), (3, False),
+                                                    (1, True)])
+def test_zero_head_first_step_on_the_head_alone_is_the_plain_loop(
+    vectorize, first_order, n_steps, backtrack
+):
+    # With a zero head the first step's gradient is zero for every feature
+    # parameter: the loop takes that step on the support embedding alone. The
+    # reference runs every step on every parameter from the zero head.
+    features, meta, data = _problem()
+    lrs = {k: 0.4 for k in (*meta, "head.weight", "head.bias")}
+    engine = ClassifierTasks(features, {}, head="zero", head_only=False, n_features=16,
+                             backtrack=backtrack)
+    assert engine._head_moves_first(meta, lrs, n_steps)
+
+    def shortcut(xs, ys, xq, yq):
+        return engine.query_loss(meta, lrs, xs, ys, xq, yq, 3, n_steps,
+                                 first_order=first_order)
+
+    def plain(xs, ys, xq, yq):
+        start = {**meta, "head.weight": xs.new_zeros(3, 16), "head.bias": xs.new_zeros(3)}
+
+        def loss(p):
+            return F.cross_entropy(engine.logits(p, xs), ys)
+
+        fast = gradient_steps(loss, start, lrs, n_steps, first_order=first_order,
+                              backtrack=backtrack)
+        logits = engine.logits(fast, xq)
+        return F.cross_entropy(logits, yq), logits
+
+    _assert_same(_meta_gradient(shortcut, meta, data, vectorize),
+                 _meta_gradient(plain, meta, data, vectorize))
+
+
+def test_zero_head_first_step_keeps_the_plain_loop_where_it_differs():
+    features, meta, _ = _problem()
+    lrs = {k: 0.4 for k in (*meta, "head.weight", "head.bias")}
+    zero = ClassifierTasks(features, {}, head="zero", head_only=False)
+    assert zero._head_moves_first(meta, lrs, 1)
+    # no steps; a halved step size would carry into the second step
+    assert not zero._head_moves_first(meta, lrs, 0)
+    assert not ClassifierTasks(features, {}, head="zero", head_only=False,
+                               backtrack=True)._head_moves_first(meta, lrs, 2)
+    # learned feature step sizes (Meta-SGD) get a zero gradient from the first step
+    learned = {k: torch.full((), 0.4, requires_grad=True) for k in lrs}
+    assert not zero._head_moves_first(meta, learned, 1)
+    # the other heads, and ANIL (features not adapted)
+    assert not ClassifierTasks(features, {}, head="proto", head_only=False)._head_moves_first(
+        meta, lrs, 1)
+    assert not ClassifierTasks(features, {}, head="zero", head_only=True)._head_moves_first(
+        meta, lrs, 1)
