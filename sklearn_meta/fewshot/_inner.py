@@ -316,7 +316,8 @@ class ClassifierTasks:
             # steps on everything. The adapted parameters are the same
             # functions of ``meta`` as the plain loop's.
             zs = self.embed(meta, xs)
-            zero = {HEAD[0]: zs.new_zeros(n_way, zs.shape[-1]), HEAD[1]: zs.new_zeros(n_way)}
+            like = next(iter(meta.values()))  # float32 under autocast too
+            zero = {HEAD[0]: like.new_zeros(n_way, zs.shape[-1]), HEAD[1]: like.new_zeros(n_way)}
             head = gradient_steps(self._head_loss(zs, ys), zero, lrs, 1,
                                   first_order=first_order, backtrack=self.backtrack)
             if detach_head:
