@@ -8,7 +8,10 @@ The protocol of Snell, Swersky and Zemel (2017), Table 1:
 * Conv4 embedding (4 blocks of conv3x3(64) + batch norm + ReLU + maxpool 2);
 * 60-way training episodes, 5 query samples per class, ``n_shot`` equal to
   the test shot (one model per shot, 1 and 5);
-* Adam, lr 1e-3, halved every 2000 episodes;
+* Adam, lr 1e-3, halved every 2000 episodes, no early stopping (every
+  training class is trained on; ``--early-stopping auto`` gives the
+  estimator's default, which holds out 10 % of the classes above 10,000
+  images);
 * test on the 423 x 4 = 1692 test classes: 5-way and 20-way, 1-shot and
   5-shot, 15 query samples per class, ``--test-episodes`` episodes (default
   1000), mean and 95 % confidence interval.
@@ -168,6 +171,9 @@ def train_ours(X, y, n_shot, args, device):
         max_iter=args.iters,
         lr=1e-3,
         lr_decay_step=2000,
+        # the paper's protocol and easyfsl's: every training class, no held-out
+        # validation ("auto" would hold out 10 % of them above 10,000 images)
+        early_stopping=args.early_stopping,
         precision=args.precision,
         device=str(device),
         random_state=0,
@@ -410,6 +416,10 @@ def parse_args(argv=None):
                    help="test on this many random test characters (x4 rotations) only")
     p.add_argument("--precision", default="float32", choices=["float32", "bf16", "fp16"],
                    help="ProtoNetClassifier's precision (easyfsl trains in float32)")
+    p.add_argument("--early-stopping", default=False,
+                   type=lambda v: v if v == "auto" else v.lower() in ("1", "true", "on"),
+                   help="ProtoNetClassifier's early_stopping (default off: train on every "
+                        "class, as easyfsl does; 'auto' holds out 10 %% of them)")
     p.add_argument("--no-easyfsl", action="store_true", help="skip easyfsl")
     p.add_argument("--easyfsl-workers", type=int, default=None,
                    help="DataLoader workers for easyfsl training (default 4 on CUDA, 0 on CPU)")
