@@ -318,10 +318,9 @@ class ClassifierTasks:
             zs = self.embed(meta, xs)
             like = next(iter(meta.values()))  # float32 under autocast too
             zero = {HEAD[0]: like.new_zeros(n_way, zs.shape[-1]), HEAD[1]: like.new_zeros(n_way)}
+            # (``detach_head`` detaches the starting head, constant zeros here)
             head = gradient_steps(self._head_loss(zs, ys), zero, lrs, 1,
                                   first_order=first_order, backtrack=self.backtrack)
-            if detach_head:
-                head = {k: v.detach() for k, v in head.items()}
             start, n_steps = {**meta, **head}, n_steps - 1
         else:
             if self.head == "zero" and not self.head_only and self.n_features and meta:
