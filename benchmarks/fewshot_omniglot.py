@@ -274,6 +274,11 @@ def train_easyfsl(dataset, n_shot, args, device):
     torch.manual_seed(0)
     random.seed(0)  # TaskSampler draws with Python's random module
     model = PrototypicalNetworks(conv4_sequential()).to(device)
+    if args.easyfsl_distance == "squared":
+        # the paper's (and sklearn_meta's) squared distance, for a side-by-side
+        # of the two pipelines with the same method
+        model.l2_distance_to_prototypes = (
+            lambda z: -torch.cdist(z, model.prototypes).square())
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2000, gamma=0.5)
     loss_fn = nn.CrossEntropyLoss()
@@ -420,6 +425,9 @@ def parse_args(argv=None):
                    type=lambda v: v if v == "auto" else v.lower() in ("1", "true", "on"),
                    help="ProtoNetClassifier's early_stopping (default off: train on every "
                         "class, as easyfsl does; 'auto' holds out 10 %% of them)")
+    p.add_argument("--easyfsl-distance", default="euclidean", choices=["euclidean", "squared"],
+                   help="easyfsl's logits: its own -distance (default) or the paper's "
+                        "-squared distance, as sklearn_meta")
     p.add_argument("--no-easyfsl", action="store_true", help="skip easyfsl")
     p.add_argument("--easyfsl-workers", type=int, default=None,
                    help="DataLoader workers for easyfsl training (default 4 on CUDA, 0 on CPU)")
@@ -494,9 +502,11 @@ def main(argv=None):
           "short budgets fall below the paper's accuracy.")
     if have_easyfsl:
         print("note: easyfsl's PrototypicalNetworks scores with -cdist (Euclidean "
-              "distance, not squared as in the paper and sklearn_meta), and in "
-              "training embeds support and query in two passes (separate batch-norm "
-              "statistics); sklearn_meta embeds them in one batch.")
+              "distance, not squared as in the paper and sklearn_meta)"
+              + (" (here replaced by the squared one, --easyfsl-distance squared)"
+                 if args.easyfsl_distance == "squared" else "")
+              + ", and in training embeds support and query in two passes (separate "
+              "batch-norm statistics); sklearn_meta embeds them in one batch.")
 
     X_test_dev = None
     ds_easyfsl = None
