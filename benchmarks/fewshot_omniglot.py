@@ -24,7 +24,9 @@ sklearn_meta side: ``ProtoNetClassifier(...).fit`` then
 episodes with the same optimiser and schedule, and tested on exactly the same
 episodes as sklearn_meta (drawn once with sklearn_meta's ``EpisodeSampler``
 and the seed ``evaluate_episodes`` uses; the script checks that the query
-labels of every episode agree).
+labels of every episode agree). Since the episodes are the same, the table
+also gives the paired difference, ours minus easyfsl, with the 95 % CI of
+the mean of the per-episode differences: the test of "equal accuracy".
 
 Speed: training meta-updates/s (same episode shape for both), test episodes/s,
 and on CUDA the peak memory (``torch.cuda.max_memory_allocated``), all measured
@@ -338,7 +340,8 @@ def test_easyfsl(model, X_dev, episodes, device):
     scores = accs.cpu().numpy()
     wall = time.perf_counter() - tic
     mean, ci = mean_ci(scores)
-    return mean, ci, dict(wall_s=wall, eps_per_s=n_episodes / wall, peak_mib=peak_mib(device))
+    return mean, ci, dict(wall_s=wall, eps_per_s=n_episodes / wall, peak_mib=peak_mib(device),
+                          scores=scores)
 
 
 # ------------------------------------------------------------------ report
@@ -364,6 +367,7 @@ def print_table(rows):
         "setting",
         "ours acc ± CI",
         "easyfsl acc ± CI",
+        "ours - easyfsl ± CI (paired)",
         "paper",
         "ours train upd/s",
         "easyfsl train upd/s",
@@ -380,6 +384,7 @@ def print_table(rows):
                 r["setting"],
                 fmt_acc(r["ours_acc"], r["ours_ci"]),
                 fmt_acc(r["easyfsl_acc"], r["easyfsl_ci"]),
+                fmt_acc(r.get("ours_minus_easyfsl"), r.get("ours_minus_easyfsl_ci")),
                 f"{r['paper']:.1f}",
                 fmt_rate(r["ours_train_upd_s"]),
                 fmt_rate(r["easyfsl_train_upd_s"]),
@@ -536,7 +541,7 @@ def main(argv=None):
             res, y_true_ours, ours_te = test_ours(
                 clf, X_test, y_test, n_way, n_shot, args.test_episodes, device
             )
-            efs_acc = efs_ci = None
+            efs_acc = efs_ci = diff = diff_ci = None
             efs_te = None
             if have_easyfsl:
                 episodes = draw_test_episodes(y_test, n_way, n_shot, 15,
@@ -547,6 +552,8 @@ def main(argv=None):
                     print(f"   WARNING: {setting}: easyfsl episodes differ from "
                           "evaluate_episodes' episodes")
                 efs_acc, efs_ci, efs_te = test_easyfsl(efs_model, X_test_dev, episodes, device)
+                # the same episodes: the paired difference has a narrower CI
+                diff, diff_ci = mean_ci(np.asarray(res.scores) - efs_te.pop("scores"))
             row = dict(
                 setting=setting,
                 n_way=n_way,
@@ -555,6 +562,8 @@ def main(argv=None):
                 ours_ci=res.ci,
                 easyfsl_acc=efs_acc,
                 easyfsl_ci=efs_ci,
+                ours_minus_easyfsl=diff,
+                ours_minus_easyfsl_ci=diff_ci,
                 paper=PAPER.get((n_way, n_shot), float("nan")),
                 ours_train_upd_s=ours_tr["upd_per_s"],
                 easyfsl_train_upd_s=efs_tr["upd_per_s"] if efs_tr else None,
