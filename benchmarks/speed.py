@@ -509,7 +509,9 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--classes", type=int, default=200, help="Omniglot characters")
     parser.add_argument("--k1", type=int, default=5, help="60-way: the shorter fit")
-    parser.add_argument("--k2", type=int, default=15, help="60-way: the longer fit (5-way: 3x)")
+    parser.add_argument("--k2", type=int, default=45,
+                        help="60-way: the longer fit (5-way: 3x); 15 until 2026-12-06, whose "
+                             "differences spread more between rounds")
     parser.add_argument("--maml-k1", type=int, default=1, help="MAML: the shorter fit")
     parser.add_argument("--maml-k2", type=int, default=4, help="MAML: the longer fit")
     parser.add_argument("--epochs", type=int, default=3)
