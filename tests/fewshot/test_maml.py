@@ -45,6 +45,8 @@ TINY = dict(
     [
         MAMLClassifier(**TINY),
         MAMLClassifier(**TINY, first_order=True, inner_params="head", head_init="zero"),
+        # a zero head with the features adapted: the first step on the head alone
+        MAMLClassifier(**TINY, head_init="zero"),
         MAMLClassifier(**TINY, learn_inner_lr=True, n_adapt_steps=3),
     ]
 )
