@@ -175,7 +175,7 @@ def train_ours(X, y, n_shot, args, device):
         lr_decay_step=2000,
         # the paper's protocol and easyfsl's: every training class, no held-out
         # validation ("auto" would hold out 10 % of them above 10,000 images)
-        early_stopping=args.early_stopping,
+        early_stopping={"off": False, "on": True}.get(args.early_stopping, "auto"),
         precision=args.precision,
         device=str(device),
         random_state=0,
@@ -426,10 +426,9 @@ def parse_args(argv=None):
                    help="test on this many random test characters (x4 rotations) only")
     p.add_argument("--precision", default="float32", choices=["float32", "bf16", "fp16"],
                    help="ProtoNetClassifier's precision (easyfsl trains in float32)")
-    p.add_argument("--early-stopping", default=False,
-                   type=lambda v: v if v == "auto" else v.lower() in ("1", "true", "on"),
+    p.add_argument("--early-stopping", default="off", choices=["off", "on", "auto"],
                    help="ProtoNetClassifier's early_stopping (default off: train on every "
-                        "class, as easyfsl does; 'auto' holds out 10 %% of them)")
+                        "class, as easyfsl does; 'auto' holds out 10 %% of them here)")
     p.add_argument("--easyfsl-distance", default="euclidean", choices=["euclidean", "squared"],
                    help="easyfsl's logits: its own -distance (default) or the paper's "
                         "-squared distance, as sklearn_meta")
