@@ -442,6 +442,16 @@ def accuracy_costs(args, device):
     Xs_te, ys_te, gs_te = make_sinusoids(n_tasks=100, n_samples=20, random_state=1)
     gradient = {"n_way": 5, "n_shot": 1, "n_query": 5, "meta_batch_size": 4,
                 "max_iter": args.meta_iters}
+
+    def omniglot_case(cls):
+        """A gradient-based few-shot estimator's case: Omniglot fit, 5-way 1-shot score."""
+        return (
+            lambda p: cls(**gradient, precision=p, device=str(device), random_state=0),
+            lambda est: est.fit(Xo[train], chars[train]),
+            lambda est: ("Omniglot 5-way 1-shot", evaluate_episodes(
+                est, Xo[test], chars[test], n_way=5, n_shot=1, n_query=5, n_episodes=200,
+                random_state=0).mean))
+
     cases = {
         "FineTuneClassifier": (
             lambda p: FineTuneClassifier(backbone=Conv4Backbone(channels=32), freeze="none",
@@ -458,20 +468,8 @@ def accuracy_costs(args, device):
             lambda est: est.fit(data["X"], data["y"]),
             lambda est: ("USPS test accuracy (DANN)", est.score(data["X_test"],
                                                                 data["y_test"]))),
-        "MAMLClassifier": (
-            lambda p: MAMLClassifier(**gradient, precision=p, device=str(device),
-                                     random_state=0),
-            lambda est: est.fit(Xo[train], chars[train]),
-            lambda est: ("Omniglot 5-way 1-shot", evaluate_episodes(
-                est, Xo[test], chars[test], n_way=5, n_shot=1, n_query=5, n_episodes=200,
-                random_state=0).mean)),
-        "ReptileClassifier": (
-            lambda p: ReptileClassifier(**gradient, precision=p, device=str(device),
-                                        random_state=0),
-            lambda est: est.fit(Xo[train], chars[train]),
-            lambda est: ("Omniglot 5-way 1-shot", evaluate_episodes(
-                est, Xo[test], chars[test], n_way=5, n_shot=1, n_query=5, n_episodes=200,
-                random_state=0).mean)),
+        "MAMLClassifier": omniglot_case(MAMLClassifier),
+        "ReptileClassifier": omniglot_case(ReptileClassifier),
         "MAMLRegressor": (
             lambda p: MAMLRegressor(max_iter=300, precision=p, device=str(device),
                                     random_state=0),
